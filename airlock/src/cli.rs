@@ -1,0 +1,370 @@
+//! The `airlock` command line: `serve`, and the admin nouns working against the configured
+//! store (contract section 8).
+
+use crate::accounts::{NewUser, UserPatch};
+use crate::app;
+use crate::config::{Config, LogFormat, RawConfig, StoreUrl};
+use crate::error::{Error, Result};
+use crate::secrets::new_password;
+use crate::service::{Airlock, SessionPolicy};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use shared::{GlobalRole, OrgRole};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+#[derive(Parser, Debug)]
+#[command(name = "airlock", version, about = "One sign-in for a family of web apps on one parent domain.")]
+pub struct Cli {
+    /// TOML configuration file; `AIRLOCK_*` environment variables override its keys.
+    #[arg(long, global = true, env = "AIRLOCK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the session service.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage org memberships.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// List and revoke sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Local development: plain http on localhost, no Secure cookie, no secret required.
+    #[arg(long)]
+    dev: bool,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user. Without --password-stdin a random password is generated and shown once.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Global role (repeat or comma-separate for several): admin, operator, auditor.
+        #[arg(long = "role", value_delimiter = ',')]
+        roles: Vec<GlobalRole>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List(JsonFlag),
+    /// Disable a user: their sessions end at once and they cannot sign in.
+    Disable { email: String },
+    /// Enable a disabled user.
+    Enable { email: String },
+    /// Replace a user's global roles (none to remove all).
+    SetRole { email: String, roles: Vec<GlobalRole> },
+    /// Set a user's password (from standard input, or generated and shown once).
+    SetPassword {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    /// Create an organisation.
+    Add {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List organisations.
+    List(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+enum MemberCommand {
+    /// Add a user to an org, or change their role there.
+    Add {
+        org: String,
+        email: String,
+        /// owner, admin, operator, member or viewer.
+        #[arg(long)]
+        role: OrgRole,
+    },
+    /// Remove a user from an org.
+    Remove { org: String, email: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum SessionCommand {
+    /// List a user's live sessions.
+    List {
+        email: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Revoke one session.
+    Revoke { session_id: String },
+    /// Revoke every session of a user.
+    RevokeAll { email: String },
+}
+
+/// Parses the command line, runs it, and maps errors to one line and an exit code: 2 for bad
+/// configuration, 1 for anything else.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("airlock: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ Error::Config { .. }) => {
+            eprintln!("airlock: configuration error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("airlock: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_raw(cli_config: Option<&PathBuf>) -> Result<RawConfig> {
+    RawConfig::load(cli_config.map(PathBuf::as_path), |key| std::env::var(key).ok())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut raw = load_raw(cli.config.as_ref())?;
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(listen) = args.listen {
+                raw.listen = Some(listen);
+            }
+            let config = Config::from_raw(raw, args.dev)?;
+            init_tracing(config.log_format);
+            app::serve(config).await
+        }
+        Command::User(cmd) => user(&connect(raw).await?, cmd).await,
+        Command::Org(cmd) => org(&connect(raw).await?, cmd).await,
+        Command::Member(cmd) => member(&connect(raw).await?, cmd).await,
+        Command::Session(cmd) => session(&connect(raw).await?, cmd).await,
+    }
+}
+
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// The domain over the configured store, for the admin commands. These need only the store
+/// keys of the configuration.
+async fn connect(raw: RawConfig) -> Result<Airlock> {
+    let dev = Config::from_raw(RawConfig { store: raw.store.clone(), ..Default::default() }, true)?;
+    let timeout = match raw.store_timeout.as_deref() {
+        Some(t) => crate::config::parse_duration("store_timeout", t)?,
+        None => Duration::from_secs(2),
+    };
+    let prefix = raw.redis_prefix.clone().unwrap_or_else(|| dev.redis_prefix.clone());
+    let store = app::open_store(&dev.store, &prefix, timeout).await.map_err(|e| match (&dev.store, e) {
+        (StoreUrl::Embedded(dir), Error::StoreUnavailable(_)) => Error::StoreUnavailable(format!(
+            "the embedded store {} is in use by a running airlock; stop it first, or use the admin HTTP API \
+             (/api/admin) of the running server",
+            dir.display()
+        )),
+        (_, e) => e,
+    })?;
+    Airlock::new(store, SessionPolicy::from(&dev), 1)
+}
+
+fn read_password(from_stdin: bool) -> Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((new_password(), true));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("password (then Enter):");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).map_err(|e| Error::bad_request(format!("cannot read the password: {e}")))?;
+    Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(Error::internal)?);
+    Ok(())
+}
+
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+fn date(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn roles_text<T: std::fmt::Display>(roles: &[T]) -> String {
+    if roles.is_empty() { "-".to_owned() } else { roles.iter().map(ToString::to_string).collect::<Vec<_>>().join(",") }
+}
+
+async fn user(airlock: &Airlock, cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::Add { email, name, roles, password_stdin } => {
+            let (password, generated) = read_password(password_stdin)?;
+            let user = airlock.add_user(NewUser { email, name, password: Some(password.clone()), roles }).await?;
+            println!("created user {} ({})", user.email, user.id);
+            if generated {
+                println!("password: {password}\nSave it now: it will not be shown again.");
+            }
+        }
+        UserCommand::List(JsonFlag { json }) => {
+            let users = airlock.list_users().await?;
+            if json {
+                let out: Vec<_> = users
+                    .iter()
+                    .map(|u| serde_json::json!({"id": u.id, "email": u.email, "name": u.name, "roles": u.roles,
+                        "disabled": u.disabled, "created_at": date(u.created_at)}))
+                    .collect();
+                return print_json(&out);
+            }
+            let rows = users
+                .into_iter()
+                .map(|u| vec![u.email, u.name, roles_text(&u.roles), if u.disabled { "disabled" } else { "active" }.into(), u.id])
+                .collect();
+            print_table(&["EMAIL", "NAME", "ROLES", "STATUS", "ID"], rows);
+        }
+        UserCommand::Disable { email } => {
+            let user = airlock.update_user(&email, UserPatch { disabled: Some(true), ..Default::default() }).await?;
+            println!("disabled {}; their sessions have ended", user.email);
+        }
+        UserCommand::Enable { email } => {
+            let user = airlock.update_user(&email, UserPatch { disabled: Some(false), ..Default::default() }).await?;
+            println!("enabled {}", user.email);
+        }
+        UserCommand::SetRole { email, roles } => {
+            let user = airlock.update_user(&email, UserPatch { roles: Some(roles), ..Default::default() }).await?;
+            println!("{} now has the roles {}", user.email, roles_text(&user.roles));
+        }
+        UserCommand::SetPassword { email, password_stdin } => {
+            let (password, generated) = read_password(password_stdin)?;
+            let user = airlock.update_user(&email, UserPatch { password: Some(password.clone()), ..Default::default() }).await?;
+            println!("set the password of {}", user.email);
+            if generated {
+                println!("password: {password}\nSave it now: it will not be shown again.");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn org(airlock: &Airlock, cmd: OrgCommand) -> Result<()> {
+    match cmd {
+        OrgCommand::Add { slug, name } => {
+            let org = airlock.add_org(&slug, name.as_deref()).await?;
+            println!("created org {} ({})", org.slug, org.id);
+        }
+        OrgCommand::List(JsonFlag { json }) => {
+            let orgs = airlock.list_orgs().await?;
+            if json {
+                return print_json(&orgs);
+            }
+            print_table(&["SLUG", "NAME", "ID"], orgs.into_iter().map(|o| vec![o.slug, o.name, o.id]).collect());
+        }
+    }
+    Ok(())
+}
+
+async fn member(airlock: &Airlock, cmd: MemberCommand) -> Result<()> {
+    match cmd {
+        MemberCommand::Add { org, email, role } => {
+            let (org, user) = airlock.add_member(&org, &email, role).await?;
+            println!("{} is now {role} of {}", user.email, org.slug);
+        }
+        MemberCommand::Remove { org, email } => {
+            airlock.remove_member(&org, &email).await?;
+            println!("removed {email} from {org}");
+        }
+    }
+    Ok(())
+}
+
+async fn session(airlock: &Airlock, cmd: SessionCommand) -> Result<()> {
+    let now = OffsetDateTime::now_utc();
+    match cmd {
+        SessionCommand::List { email, json: JsonFlag { json } } => {
+            let user = airlock.find_user(&email).await?;
+            let sessions = airlock.sessions_of(&user.id, now).await?;
+            if json {
+                let out: Vec<_> = sessions
+                    .iter()
+                    .map(|s| serde_json::json!({"id": s.id, "created_at": date(s.created_at),
+                        "last_seen_at": date(s.last_seen_at), "expires_at": date(s.expires_at),
+                        "user_agent": s.user_agent, "ip": s.ip}))
+                    .collect();
+                return print_json(&out);
+            }
+            let rows = sessions
+                .into_iter()
+                .map(|s| {
+                    vec![s.id, date(s.created_at), date(s.expires_at), s.ip.unwrap_or_default(), s.user_agent.unwrap_or_default()]
+                })
+                .collect();
+            print_table(&["ID", "CREATED", "EXPIRES", "IP", "USER AGENT"], rows);
+        }
+        SessionCommand::Revoke { session_id } => {
+            let session = airlock.revoke_session(&session_id, None, now).await?;
+            println!("revoked {}", session.id);
+        }
+        SessionCommand::RevokeAll { email } => {
+            let user = airlock.find_user(&email).await?;
+            let count = airlock.revoke_sessions_of(&user.id, None).await?;
+            println!("revoked {count} session(s) of {}", user.email);
+        }
+    }
+    Ok(())
+}
+

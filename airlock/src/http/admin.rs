@@ -1,0 +1,180 @@
+//! The admin surface, `/api/admin/*`: users, orgs, members and sessions. Every handler takes
+//! [`Admin`], so nothing here runs for anyone else.
+
+use super::AppState;
+use super::auth::SessionSummary;
+use super::extract::{Admin, JsonBody};
+use crate::accounts::{NewUser, UserPatch};
+use crate::error::Error;
+use crate::store::{OrgRecord, UserRecord};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::{GlobalRole, OrgRole};
+use time::OffsetDateTime;
+
+/// A user as the admin API shows it: never the password hash.
+#[derive(Serialize)]
+pub struct UserOut {
+    id: String,
+    email: String,
+    name: String,
+    roles: Vec<GlobalRole>,
+    disabled: bool,
+    has_password: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<UserRecord> for UserOut {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            has_password: u.password_hash.is_some(),
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            roles: u.roles,
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    email: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    roles: Vec<GlobalRole>,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    _: Admin,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> Result<(StatusCode, Json<UserOut>), Error> {
+    let user = state
+        .airlock
+        .add_user(NewUser { email: body.email, name: body.name, password: body.password, roles: body.roles })
+        .await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+pub async fn list_users(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<UserOut>>, Error> {
+    Ok(Json(state.airlock.list_users().await?.into_iter().map(UserOut::from).collect()))
+}
+
+pub async fn get_user(State(state): State<AppState>, _: Admin, Path(user): Path<String>) -> Result<Json<Value>, Error> {
+    let user = state.airlock.find_user(&user).await?;
+    let orgs: Vec<Value> = state
+        .airlock
+        .memberships_of(&user)
+        .await?
+        .into_iter()
+        .map(|m| json!({"id": m.org.id, "slug": m.org.slug, "name": m.org.name, "role": m.role}))
+        .collect();
+    let mut out = serde_json::to_value(UserOut::from(user)).map_err(Error::internal)?;
+    out["orgs"] = Value::Array(orgs);
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUser {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    roles: Option<Vec<GlobalRole>>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody<PatchUser>,
+) -> Result<Json<UserOut>, Error> {
+    let patch = UserPatch { name: body.name, roles: body.roles, disabled: body.disabled, password: body.password };
+    Ok(Json(state.airlock.update_user(&user, patch).await?.into()))
+}
+
+pub async fn user_sessions(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(user): Path<String>,
+) -> Result<Json<Vec<SessionSummary>>, Error> {
+    let user = state.airlock.find_user(&user).await?;
+    let sessions = state.airlock.sessions_of(&user.id, OffsetDateTime::now_utc()).await?;
+    Ok(Json(sessions.into_iter().map(|s| SessionSummary::of(s, None)).collect()))
+}
+
+pub async fn revoke_user_sessions(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let user = state.airlock.find_user(&user).await?;
+    let count = state.airlock.revoke_sessions_of(&user.id, None).await?;
+    Ok(Json(json!({"revoked": count})))
+}
+
+pub async fn revoke_session(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let session = state.airlock.revoke_session(&id, None, OffsetDateTime::now_utc()).await?;
+    Ok(Json(json!({"revoked": session.id})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    slug: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+pub async fn create_org(
+    State(state): State<AppState>,
+    _: Admin,
+    JsonBody(body): JsonBody<CreateOrg>,
+) -> Result<(StatusCode, Json<OrgRecord>), Error> {
+    let org = state.airlock.add_org(&body.slug, body.name.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+pub async fn list_orgs(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<OrgRecord>>, Error> {
+    Ok(Json(state.airlock.list_orgs().await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    email: String,
+    role: OrgRole,
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(slug): Path<String>,
+    JsonBody(body): JsonBody<AddMember>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let (org, user) = state.airlock.add_member(&slug, &body.email, body.role).await?;
+    Ok((StatusCode::CREATED, Json(json!({"org": org.slug, "email": user.email, "role": body.role}))))
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((slug, email)): Path<(String, String)>,
+) -> Result<Json<Value>, Error> {
+    state.airlock.remove_member(&slug, &email).await?;
+    Ok(Json(json!({"removed": true, "org": slug, "email": email})))
+}

@@ -1,0 +1,186 @@
+//! Extractors: the request, turned into domain values. Every rejection is an [`Error`], so a
+//! malformed body or cookie answers the same JSON as any other failure.
+
+use super::AppState;
+use crate::error::Error;
+use crate::sessions::{CheckedSession, ClientInfo};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FormRejection, JsonRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use shared::GlobalRole;
+use std::net::SocketAddr;
+use time::OffsetDateTime;
+use tower_cookies::Cookies;
+
+/// Largest request body airlock reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn body_error(status: axum::http::StatusCode, detail: String) -> Error {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        Error::PayloadTooLarge(MAX_BODY_BYTES)
+    } else {
+        Error::bad_request(detail)
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Error::bad_request("expected Content-Type: application/json"),
+            JsonRejection::JsonSyntaxError(e) => Error::bad_request(format!("malformed JSON: {}", e.body_text())),
+            JsonRejection::JsonDataError(e) => Error::bad_request(format!("unexpected JSON: {}", e.body_text())),
+            other => body_error(other.status(), other.body_text()),
+        }
+    }
+}
+
+impl From<FormRejection> for Error {
+    fn from(rejection: FormRejection) -> Self {
+        body_error(rejection.status(), format!("malformed form: {}", rejection.body_text()))
+    }
+}
+
+impl From<BytesRejection> for Error {
+    fn from(rejection: BytesRejection) -> Self {
+        body_error(rejection.status(), rejection.body_text())
+    }
+}
+
+/// `axum::Json`, rejecting with our JSON errors.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A body that may come as JSON (API clients) or as an HTML form post (the login page).
+pub enum JsonOrForm<T> {
+    Json(T),
+    Form(T),
+}
+
+impl<T> JsonOrForm<T> {
+    pub fn into_parts(self) -> (T, bool) {
+        match self {
+            JsonOrForm::Json(v) => (v, false),
+            JsonOrForm::Form(v) => (v, true),
+        }
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        match content_type(req.headers()).as_deref() {
+            Some("application/x-www-form-urlencoded") => {
+                let axum::Form(value) = axum::Form::<T>::from_request(req, state).await?;
+                Ok(JsonOrForm::Form(value))
+            }
+            Some("application/json") => Ok(JsonOrForm::Json(JsonBody::<T>::from_request(req, state).await?.0)),
+            _ => {
+                // Drain (bounded) so that an oversized body is reported as such.
+                Bytes::from_request(req, state).await?;
+                Err(Error::bad_request("expected Content-Type: application/json or application/x-www-form-urlencoded"))
+            }
+        }
+    }
+}
+
+/// The caller's user agent and IP, kept with a new session.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Client(ClientInfo { user_agent, ip }))
+    }
+}
+
+fn cookies(parts: &Parts) -> Result<Cookies, Error> {
+    parts.extensions.get::<Cookies>().cloned().ok_or_else(|| Error::internal("cookie layer missing"))
+}
+
+/// A live browser session, checked against the store. When the sliding refresh moved its
+/// expiry, the cookie is set again on the way out.
+pub struct CurrentSession(pub CheckedSession);
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let cookies = cookies(parts)?;
+        let token = state.cookie.read(&cookies).ok_or(Error::Unauthenticated("no session cookie"))?;
+        let now = OffsetDateTime::now_utc();
+        let checked = state.airlock.check_session(&token, now).await?;
+        if checked.refreshed {
+            state.cookie.set(&cookies, token, checked.session.expires_at - now);
+        }
+        Ok(CurrentSession(checked))
+    }
+}
+
+/// A caller allowed to use the admin API: a session of a user with the `admin` role.
+pub struct Admin(pub CheckedSession);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
+        if !checked.user.roles.contains(&GlobalRole::Admin) {
+            return Err(Error::forbidden("this needs the admin role"));
+        }
+        Ok(Admin(checked))
+    }
+}
+
+/// The session cookie jar, for handlers that set or clear the cookie.
+pub struct Jar(pub Cookies);
+
+impl<S: Send + Sync> FromRequestParts<S> for Jar {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        Ok(Jar(cookies(parts)?))
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for Error {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Error::bad_request(format!("malformed query: {}", rejection.body_text()))
+    }
+}
+
+/// `axum::extract::Query`, rejecting with our JSON errors.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Whether the request is an HTML form post (the login page) rather than an API call.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    content_type(headers).as_deref() == Some("application/x-www-form-urlencoded")
+}

@@ -1,0 +1,111 @@
+//! The HTTP surface. Every endpoint is listed in [`router`]; handlers are thin: extract, call
+//! the domain ([`crate::service::Airlock`]), answer.
+//!
+//! Public surface: the session API and the sign-in pages. Admin surface: `/api/admin/*`, only
+//! for admins. Operations: `/health`, `/ready`.
+
+mod admin;
+mod auth;
+pub mod cookie;
+pub mod error;
+mod extract;
+mod health;
+mod pages;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::service::Airlock;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, patch, post};
+use cookie::SessionCookie;
+use error::error_response;
+use extract::MAX_BODY_BYTES;
+use std::sync::Arc;
+use tower_cookies::CookieManagerLayer;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub airlock: Arc<Airlock>,
+    pub config: Arc<Config>,
+    pub cookie: Arc<SessionCookie>,
+}
+
+impl AppState {
+    pub fn new(airlock: Arc<Airlock>, config: Arc<Config>) -> Self {
+        let cookie = Arc::new(SessionCookie::from_config(&config));
+        Self { airlock, config, cookie }
+    }
+}
+
+/// The whole application, as `main` serves it and the tests drive it.
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/users", post(admin::create_user).get(admin::list_users))
+        .route("/users/{user}", patch(admin::update_user).get(admin::get_user))
+        .route("/users/{user}/sessions", get(admin::user_sessions).delete(admin::revoke_user_sessions))
+        .route("/orgs", post(admin::create_org).get(admin::list_orgs))
+        .route("/orgs/{slug}/members", post(admin::add_member))
+        .route("/orgs/{slug}/members/{email}", delete(admin::remove_member))
+        .route("/sessions/{id}", delete(admin::revoke_session));
+
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login))
+        .route("/api/auth/session", get(auth::session))
+        .route("/api/auth/sign-in", post(auth::sign_in))
+        .route("/api/auth/sign-out", post(auth::sign_out))
+        .route("/api/auth/sessions", get(auth::list_sessions))
+        .route("/api/auth/sessions/{id}", delete(auth::revoke_session))
+        .route("/api/auth/sessions/revoke-others", post(auth::revoke_others))
+        .nest("/api/admin", admin)
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        .layer(CookieManagerLayer::new())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(reject_oversized))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+}
+
+/// CSRF: every state-changing request must come from airlock itself, a trusted origin, or a
+/// non-browser client (no `Origin`, `Referer` or `Sec-Fetch-Site`).
+async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, Error> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        state.config.origins.check_request_origin(
+            header(header::ORIGIN.as_str()),
+            header(header::REFERER.as_str()),
+            header("sec-fetch-site"),
+        )?;
+    }
+    Ok(next.run(request).await)
+}
+
+/// Answers a declared oversized body before anything reads it (chunked bodies are caught by the
+/// body limit when read).
+async fn reject_oversized(request: Request, next: Next) -> Result<Response, Error> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    Ok(next.run(request).await)
+}

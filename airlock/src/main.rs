@@ -1,0 +1,5 @@
+//! The `airlock` binary: see `airlock --help`.
+
+fn main() -> std::process::ExitCode {
+    airlock::cli::main()
+}

@@ -1,0 +1,86 @@
+//! Random identifiers and secrets, and how secrets are hashed for storage.
+//!
+//! Session tokens are 256 random bits; the store keeps only their SHA-256, so a dump of Redis or
+//! of the embedded files yields no usable cookie. A fast hash is right here (unlike passwords):
+//! the input already has full entropy.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Length in characters of a session token: 32 bytes in unpadded base64url.
+pub const SESSION_TOKEN_LEN: usize = 43;
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A new session token: 256 bits from the OS-seeded CSPRNG, base64url.
+pub fn new_session_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// A new public identifier such as `usr_5f0c…`: 96 random bits, hex, behind a type prefix.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", hex::encode(random_bytes::<12>()))
+}
+
+/// A password for the bootstrap admin or a user added without one: 128 bits, base64url.
+pub fn new_password() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}
+
+/// Whether `token` could be a session token at all. Checked before any store lookup so that
+/// garbage (huge, non-ASCII, wrong length) never costs a round trip.
+pub fn looks_like_session_token(token: &str) -> bool {
+    token.len() == SESSION_TOKEN_LEN
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The form in which a secret is stored and looked up: lowercase hex SHA-256.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Constant-time equality for secrets and their hashes.
+pub fn secure_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_well_formed() {
+        let a = new_session_token();
+        let b = new_session_token();
+        assert_ne!(a, b);
+        assert!(looks_like_session_token(&a));
+        assert!(!looks_like_session_token(&a[1..]));
+        assert!(!looks_like_session_token(&format!("{}=", &a[1..])));
+        assert!(!looks_like_session_token(&format!("{}a", "é".repeat(21))));
+    }
+
+    #[test]
+    fn hashes_are_stable_and_hide_the_token() {
+        let token = new_session_token();
+        let hash = hash_secret(&token);
+        assert_eq!(hash, hash_secret(&token));
+        assert_eq!(hash.len(), 64);
+        assert!(!hash.contains(&token));
+        assert!(secure_eq(&hash, &hash_secret(&token)));
+        assert!(!secure_eq(&hash, &hash_secret("other")));
+    }
+
+    #[test]
+    fn ids_carry_their_prefix() {
+        let id = new_id("usr");
+        assert!(id.starts_with("usr_"));
+        assert_eq!(id.len(), 4 + 24);
+    }
+}

@@ -1,0 +1,38 @@
+//! [`Airlock`]: the domain, free of HTTP. Handlers and the CLI call it; it calls the store.
+//! Its operations live beside it by subject: `accounts` (users, orgs, members) and `sessions`.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::password::PasswordHasher;
+use crate::store::DynStore;
+use std::time::Duration;
+
+/// Session lifetimes, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub ttl: Duration,
+    pub update_age: Duration,
+    pub idle_timeout: Option<Duration>,
+}
+
+impl From<&Config> for SessionPolicy {
+    fn from(config: &Config) -> Self {
+        Self { ttl: config.session_ttl, update_age: config.session_update_age, idle_timeout: config.session_idle_timeout }
+    }
+}
+
+pub struct Airlock {
+    pub store: DynStore,
+    pub hasher: PasswordHasher,
+    pub sessions: SessionPolicy,
+}
+
+impl Airlock {
+    pub fn new(store: DynStore, sessions: SessionPolicy, hash_concurrency: usize) -> Result<Self> {
+        Ok(Self { store, hasher: PasswordHasher::new(hash_concurrency)?, sessions })
+    }
+
+    pub fn from_config(store: DynStore, config: &Config) -> Result<Self> {
+        Self::new(store, SessionPolicy::from(config), config.password_hash_concurrency)
+    }
+}

@@ -1,0 +1,220 @@
+//! Sign-in, the live session check with its sliding refresh, and revocation.
+
+use crate::accounts::normalize_email;
+use crate::error::{Error, Result};
+use crate::password::MAX_PASSWORD_LEN;
+use crate::secrets::{hash_secret, looks_like_session_token, new_id, new_session_token, secure_eq};
+use crate::service::{Airlock, SessionPolicy};
+use crate::store::{Membership, SessionBundle, SessionRecord, UserRecord};
+use shared::{AuthInfo, AuthMethod, OrgView, SessionInfo, SessionView, UserView};
+use time::OffsetDateTime;
+
+/// Longest user agent kept with a session.
+const MAX_USER_AGENT: usize = 256;
+
+/// Where a sign-in comes from, kept with the session for the owner's session list.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// A signed-in session: the cookie's token (to be set once, never stored) and the view.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: String,
+    pub session: SessionRecord,
+    pub view: SessionView,
+}
+
+/// The answer of a live check.
+#[derive(Debug, Clone)]
+pub struct CheckedSession {
+    pub session: SessionRecord,
+    pub user: UserRecord,
+    pub view: SessionView,
+    /// The expiry moved: the cookie must be set again with the new Max-Age.
+    pub refreshed: bool,
+}
+
+/// The full view of contract section 3.
+pub fn session_view(user: &UserRecord, memberships: &[Membership], session: Option<&SessionRecord>, auth: AuthInfo) -> SessionView {
+    SessionView {
+        user: UserView { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), roles: user.roles.clone() },
+        orgs: memberships
+            .iter()
+            .map(|m| OrgView { id: m.org.id.clone(), slug: m.org.slug.clone(), name: m.org.name.clone(), role: m.role })
+            .collect(),
+        session: session.map(|s| SessionInfo { id: s.id.clone(), created_at: s.created_at, expires_at: s.expires_at }),
+        auth,
+    }
+}
+
+fn session_auth() -> AuthInfo {
+    AuthInfo { method: AuthMethod::Session, scopes: vec!["*".to_owned()] }
+}
+
+impl SessionPolicy {
+    /// Whether using a session at `now` should move its expiry. Sliding refresh happens once
+    /// less than `ttl - update_age` remains; with an idle timeout, also once a quarter of it
+    /// has passed since the last refresh, so that an active user is never timed out.
+    pub fn refresh_due(&self, session: &SessionRecord, now: OffsetDateTime) -> bool {
+        let remaining = session.expires_at - now;
+        let threshold = self.ttl.saturating_sub(self.update_age);
+        if remaining < threshold {
+            return true;
+        }
+        self.idle_timeout.is_some_and(|idle| now - session.last_seen_at > idle / 4)
+    }
+
+    /// Whether a session has been idle for longer than the idle timeout.
+    pub fn idle_expired(&self, session: &SessionRecord, now: OffsetDateTime) -> bool {
+        self.idle_timeout.is_some_and(|idle| now - session.last_seen_at > idle)
+    }
+}
+
+impl Airlock {
+    /// Checks credentials and opens a new session (a new token every time: no fixation).
+    /// Unknown email, wrong password, no password and disabled user all fail the same way and
+    /// cost the same argon2 work.
+    pub async fn sign_in(&self, email: &str, password: &str, client: ClientInfo, now: OffsetDateTime) -> Result<SignedIn> {
+        let user = match normalize_email(email) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let password = if password.len() > MAX_PASSWORD_LEN { "" } else { password };
+        let usable = user.as_ref().filter(|u| !u.disabled).and_then(|u| u.password_hash.as_deref());
+        let matched = self.hasher.verify(password, usable).await?;
+        let user = match user {
+            Some(user) if matched => user,
+            _ => return Err(Error::InvalidCredentials),
+        };
+
+        let token = new_session_token();
+        let session = SessionRecord {
+            id: new_id("ses"),
+            token_hash: hash_secret(&token),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + self.sessions.ttl,
+            last_seen_at: now,
+            user_agent: client.user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+            ip: client.ip,
+        };
+        self.store.create_session(&session).await?;
+        let memberships = self.store.memberships_of(&user.id).await?;
+        let view = session_view(&user, &memberships, Some(&session), session_auth());
+        Ok(SignedIn { token, session, view })
+    }
+
+    /// The live check behind `GET /api/auth/session`: one store call, plus one write only when
+    /// the sliding refresh is due.
+    pub async fn check_session(&self, token: &str, now: OffsetDateTime) -> Result<CheckedSession> {
+        const UNKNOWN: Error = Error::Unauthenticated("no valid session");
+        if !looks_like_session_token(token) {
+            return Err(UNKNOWN);
+        }
+        let token_hash = hash_secret(token);
+        let SessionBundle { mut session, user, memberships } =
+            self.store.load_session(&token_hash, now).await?.ok_or(UNKNOWN)?;
+        // The lookup was by hash; comparing again in constant time costs nothing and guards
+        // against a store that matched loosely.
+        if !secure_eq(&session.token_hash, &token_hash) || !session.is_live(now) {
+            return Err(UNKNOWN);
+        }
+        if user.disabled {
+            return Err(Error::Unauthenticated("this account is disabled"));
+        }
+        if self.sessions.idle_expired(&session, now) {
+            self.store.delete_session(&session.id).await?;
+            return Err(Error::Unauthenticated("the session timed out"));
+        }
+        let refreshed = self.sessions.refresh_due(&session, now);
+        if refreshed {
+            session.expires_at = now + self.sessions.ttl;
+            session.last_seen_at = now;
+            if !self.store.refresh_session(&session).await? {
+                return Err(Error::Unauthenticated("the session was revoked"));
+            }
+        }
+        let view = session_view(&user, &memberships, Some(&session), session_auth());
+        Ok(CheckedSession { session, user, view, refreshed })
+    }
+
+    /// Ends the session behind `token`, if any. Whether there was one.
+    pub async fn sign_out(&self, token: &str, now: OffsetDateTime) -> Result<bool> {
+        if !looks_like_session_token(token) {
+            return Ok(false);
+        }
+        match self.store.load_session(&hash_secret(token), now).await? {
+            Some(bundle) => self.store.delete_session(&bundle.session.id).await,
+            None => Ok(false),
+        }
+    }
+
+    pub async fn sessions_of(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>> {
+        self.store.sessions_of(user_id, now).await
+    }
+
+    /// Revokes one session of `owner` (any user's when `owner` is `None`, for admins). A session
+    /// of someone else is reported as not found, never revealed.
+    pub async fn revoke_session(&self, id: &str, owner: Option<&str>, now: OffsetDateTime) -> Result<SessionRecord> {
+        let session = self
+            .store
+            .session_by_id(id, now)
+            .await?
+            .filter(|s| owner.is_none_or(|o| o == s.user_id))
+            .ok_or_else(|| Error::not_found(format!("session {id}")))?;
+        self.store.delete_session(&session.id).await?;
+        Ok(session)
+    }
+
+    /// Revokes every session of a user except `keep`; how many.
+    pub async fn revoke_sessions_of(&self, user_id: &str, keep: Option<&str>) -> Result<usize> {
+        self.store.delete_sessions_of(user_id, keep).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn session(expires_in: time::Duration, seen_ago: time::Duration, now: OffsetDateTime) -> SessionRecord {
+        SessionRecord {
+            id: "ses_1".into(),
+            token_hash: "h".into(),
+            user_id: "usr_1".into(),
+            created_at: now - time::Duration::days(1),
+            expires_at: now + expires_in,
+            last_seen_at: now - seen_ago,
+            user_agent: None,
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn refresh_is_due_only_after_update_age() {
+        let now = OffsetDateTime::now_utc();
+        let policy = SessionPolicy { ttl: Duration::from_secs(7 * 86_400), update_age: Duration::from_secs(86_400), idle_timeout: None };
+        let fresh = session(time::Duration::days(7) - time::Duration::hours(1), time::Duration::hours(1), now);
+        assert!(!policy.refresh_due(&fresh, now));
+        let day_old = session(time::Duration::days(6) - time::Duration::minutes(1), time::Duration::days(1), now);
+        assert!(policy.refresh_due(&day_old, now));
+    }
+
+    #[test]
+    fn idle_timeout_refreshes_active_sessions_and_ends_idle_ones() {
+        let now = OffsetDateTime::now_utc();
+        let policy = SessionPolicy {
+            ttl: Duration::from_secs(7 * 86_400),
+            update_age: Duration::from_secs(86_400),
+            idle_timeout: Some(Duration::from_secs(3600)),
+        };
+        let active = session(time::Duration::days(7) - time::Duration::minutes(20), time::Duration::minutes(20), now);
+        assert!(policy.refresh_due(&active, now));
+        assert!(!policy.idle_expired(&active, now));
+        let idle = session(time::Duration::days(6), time::Duration::minutes(61), now);
+        assert!(policy.idle_expired(&idle, now));
+    }
+}

@@ -1,0 +1,457 @@
+//! The embedded store: the zero-setup default for a single airlock instance.
+//!
+//! Reads are answered from memory (the whole data set of a single-instance deployment fits
+//! easily); every change is first committed to a `redb` file (crash-safe, fsynced) and only then
+//! applied in memory, so what a client was told is durable. Writers are serialised by one async
+//! lock; readers never wait for the disk. The directory is 0700 and the file 0600; `redb` holds
+//! an exclusive lock on it, so a second process (a CLI next to a running server) is told so
+//! instead of corrupting it.
+
+use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, UserRecord};
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::OrgRole;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
+const ORGS: TableDefinition<&str, &str> = TableDefinition::new("orgs");
+/// Key `user_id/org_id`, value the role name.
+const MEMBERSHIPS: TableDefinition<&str, &str> = TableDefinition::new("memberships");
+const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
+
+/// File name of the database inside the store directory.
+pub const DB_FILE: &str = "airlock.redb";
+
+#[derive(Default)]
+struct State {
+    users: HashMap<String, UserRecord>,
+    user_by_email: HashMap<String, String>,
+    orgs: HashMap<String, OrgRecord>,
+    org_by_slug: HashMap<String, String>,
+    /// user id -> org id -> role
+    memberships: HashMap<String, HashMap<String, OrgRole>>,
+    sessions: HashMap<String, SessionRecord>,
+    session_by_token: HashMap<String, String>,
+}
+
+/// One change, applied first to the file and then to memory.
+enum Change {
+    PutUser(UserRecord),
+    PutOrg(OrgRecord),
+    PutMembership { user_id: String, org_id: String, role: OrgRole },
+    DeleteMembership { user_id: String, org_id: String },
+    PutSession(SessionRecord),
+    DeleteSession(String),
+}
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: PathBuf,
+    state: RwLock<State>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+fn storage_error(e: impl std::fmt::Display) -> Error {
+    Error::StoreUnavailable(format!("embedded store: {e}"))
+}
+
+fn decode<T: DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::internal(format!("corrupt record in embedded store: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(Error::internal)
+}
+
+fn membership_key(user_id: &str, org_id: &str) -> String {
+    format!("{user_id}/{org_id}")
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(DB_FILE);
+        create_private_dir(dir)?;
+        create_private_file(&path)?;
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::StoreUnavailable(format!(
+                "the embedded store {} is in use by another airlock process",
+                path.display()
+            )),
+            other => storage_error(other),
+        })?;
+        let store = Self { db: Arc::new(db), path, state: RwLock::default(), writer: Default::default() };
+        store.load()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn load(&self) -> Result<()> {
+        let write = self.db.begin_write().map_err(storage_error)?;
+        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS] {
+            write.open_table(table).map_err(storage_error)?;
+        }
+        write.commit().map_err(storage_error)?;
+
+        let read = self.db.begin_read().map_err(storage_error)?;
+        let mut changes = Vec::new();
+        let rows = |def: TableDefinition<&str, &str>| -> Result<Vec<(String, String)>> {
+            let table = read.open_table(def).map_err(storage_error)?;
+            let iter = table.iter().map_err(storage_error)?;
+            iter.map(|row| {
+                let (k, v) = row.map_err(storage_error)?;
+                Ok((k.value().to_owned(), v.value().to_owned()))
+            })
+            .collect()
+        };
+        for (_, json) in rows(USERS)? {
+            changes.push(Change::PutUser(decode(&json)?));
+        }
+        for (_, json) in rows(ORGS)? {
+            changes.push(Change::PutOrg(decode(&json)?));
+        }
+        for (key, role) in rows(MEMBERSHIPS)? {
+            let (user_id, org_id) =
+                key.split_once('/').ok_or_else(|| Error::internal("corrupt membership key in embedded store"))?;
+            let role = role.parse().map_err(Error::internal)?;
+            changes.push(Change::PutMembership { user_id: user_id.into(), org_id: org_id.into(), role });
+        }
+        for (_, json) in rows(SESSIONS)? {
+            changes.push(Change::PutSession(decode(&json)?));
+        }
+        let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
+        for change in changes {
+            state.apply(change);
+        }
+        Ok(())
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
+        let state = self.state.read().map_err(|_| Error::internal("state lock poisoned"))?;
+        Ok(f(&state))
+    }
+
+    /// Plans changes against the current state, commits them to disk, then applies them.
+    async fn write<T>(&self, plan: impl FnOnce(&State) -> Result<(T, Vec<Change>)>) -> Result<T> {
+        let _writer = self.writer.lock().await;
+        let (answer, changes) = self.read(plan)??;
+        if changes.is_empty() {
+            return Ok(answer);
+        }
+        let rows: Vec<Row> = changes.iter().map(Row::of).collect::<Result<_>>()?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || persist(&db, rows))
+            .await
+            .map_err(|e| Error::internal(format!("store writer panicked: {e}")))??;
+        let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
+        for change in changes {
+            state.apply(change);
+        }
+        Ok(answer)
+    }
+
+    /// Deletes expired sessions; returns how many.
+    pub async fn sweep(&self, now: OffsetDateTime) -> Result<usize> {
+        self.write(|state| {
+            let expired: Vec<Change> = state
+                .sessions
+                .values()
+                .filter(|s| !s.is_live(now))
+                .map(|s| Change::DeleteSession(s.id.clone()))
+                .collect();
+            Ok((expired.len(), expired))
+        })
+        .await
+    }
+
+    /// Runs [`Self::sweep`] every `every` for as long as the store lives.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(store) = weak.upgrade() else { break };
+                match store.sweep(OffsetDateTime::now_utc()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(sessions = n, "swept expired sessions"),
+                    Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+                }
+            }
+        });
+    }
+}
+
+/// A change as the file sees it.
+enum Row {
+    Put(TableDefinition<'static, &'static str, &'static str>, String, String),
+    Delete(TableDefinition<'static, &'static str, &'static str>, String),
+}
+
+impl Row {
+    fn of(change: &Change) -> Result<Row> {
+        Ok(match change {
+            Change::PutUser(u) => Row::Put(USERS, u.id.clone(), encode(u)?),
+            Change::PutOrg(o) => Row::Put(ORGS, o.id.clone(), encode(o)?),
+            Change::PutMembership { user_id, org_id, role } => {
+                Row::Put(MEMBERSHIPS, membership_key(user_id, org_id), role.as_str().to_owned())
+            }
+            Change::DeleteMembership { user_id, org_id } => Row::Delete(MEMBERSHIPS, membership_key(user_id, org_id)),
+            Change::PutSession(s) => Row::Put(SESSIONS, s.id.clone(), encode(s)?),
+            Change::DeleteSession(id) => Row::Delete(SESSIONS, id.clone()),
+        })
+    }
+}
+
+fn persist(db: &Database, rows: Vec<Row>) -> Result<()> {
+    let txn = db.begin_write().map_err(storage_error)?;
+    for row in rows {
+        match row {
+            Row::Put(def, key, value) => {
+                txn.open_table(def).map_err(storage_error)?.insert(key.as_str(), value.as_str()).map_err(storage_error)?;
+            }
+            Row::Delete(def, key) => {
+                txn.open_table(def).map_err(storage_error)?.remove(key.as_str()).map_err(storage_error)?;
+            }
+        }
+    }
+    txn.commit().map_err(storage_error)
+}
+
+impl State {
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::PutUser(user) => {
+                self.user_by_email.insert(user.email.clone(), user.id.clone());
+                self.users.insert(user.id.clone(), user);
+            }
+            Change::PutOrg(org) => {
+                self.org_by_slug.insert(org.slug.clone(), org.id.clone());
+                self.orgs.insert(org.id.clone(), org);
+            }
+            Change::PutMembership { user_id, org_id, role } => {
+                self.memberships.entry(user_id).or_default().insert(org_id, role);
+            }
+            Change::DeleteMembership { user_id, org_id } => {
+                if let Some(orgs) = self.memberships.get_mut(&user_id) {
+                    orgs.remove(&org_id);
+                }
+            }
+            Change::PutSession(session) => {
+                self.session_by_token.insert(session.token_hash.clone(), session.id.clone());
+                self.sessions.insert(session.id.clone(), session);
+            }
+            Change::DeleteSession(id) => {
+                if let Some(session) = self.sessions.remove(&id) {
+                    self.session_by_token.remove(&session.token_hash);
+                }
+            }
+        }
+    }
+
+    fn memberships_of(&self, user_id: &str) -> Vec<Membership> {
+        let mut list: Vec<Membership> = self
+            .memberships
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(org_id, role)| Some(Membership { org: self.orgs.get(org_id)?.clone(), role: *role }))
+            .collect();
+        list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
+        list
+    }
+
+    fn live_session(&self, id: &str, now: OffsetDateTime) -> Option<&SessionRecord> {
+        self.sessions.get(id).filter(|s| s.is_live(now))
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn ping(&self) -> Result<()> {
+        self.read(|_| ())
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<()> {
+        self.write(|state| {
+            if state.user_by_email.contains_key(&user.email) {
+                return Err(Error::conflict(format!("user {}", user.email)));
+            }
+            Ok(((), vec![Change::PutUser(user.clone())]))
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
+        self.read(|s| s.users.get(id).cloned())
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        self.read(|s| s.user_by_email.get(email).and_then(|id| s.users.get(id)).cloned())
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> Result<()> {
+        self.write(|state| match state.users.get(&user.id) {
+            Some(old) if old.email == user.email => Ok(((), vec![Change::PutUser(user.clone())])),
+            Some(_) => Err(Error::bad_request("a user's email cannot change")),
+            None => Err(Error::not_found(format!("user {}", user.email))),
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        self.read(|s| {
+            let mut users: Vec<_> = s.users.values().cloned().collect();
+            users.sort_by(|a, b| a.email.cmp(&b.email));
+            users
+        })
+    }
+
+    async fn create_org(&self, org: &OrgRecord) -> Result<()> {
+        self.write(|state| {
+            if state.org_by_slug.contains_key(&org.slug) {
+                return Err(Error::conflict(format!("org {}", org.slug)));
+            }
+            Ok(((), vec![Change::PutOrg(org.clone())]))
+        })
+        .await
+    }
+
+    async fn org_by_slug(&self, slug: &str) -> Result<Option<OrgRecord>> {
+        self.read(|s| s.org_by_slug.get(slug).and_then(|id| s.orgs.get(id)).cloned())
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<OrgRecord>> {
+        self.read(|s| {
+            let mut orgs: Vec<_> = s.orgs.values().cloned().collect();
+            orgs.sort_by(|a, b| a.slug.cmp(&b.slug));
+            orgs
+        })
+    }
+
+    async fn put_membership(&self, org_id: &str, user_id: &str, role: OrgRole) -> Result<()> {
+        self.write(|_| {
+            Ok(((), vec![Change::PutMembership { user_id: user_id.into(), org_id: org_id.into(), role }]))
+        })
+        .await
+    }
+
+    async fn remove_membership(&self, org_id: &str, user_id: &str) -> Result<bool> {
+        self.write(|state| {
+            let present = state.memberships.get(user_id).is_some_and(|orgs| orgs.contains_key(org_id));
+            let changes = if present {
+                vec![Change::DeleteMembership { user_id: user_id.into(), org_id: org_id.into() }]
+            } else {
+                Vec::new()
+            };
+            Ok((present, changes))
+        })
+        .await
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
+        self.read(|s| s.memberships_of(user_id))
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()> {
+        self.write(|_| Ok(((), vec![Change::PutSession(session.clone())]))).await
+    }
+
+    async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
+        self.read(|s| {
+            let session = s.session_by_token.get(token_hash).and_then(|id| s.live_session(id, now))?;
+            let user = s.users.get(&session.user_id)?;
+            Some(SessionBundle { session: session.clone(), user: user.clone(), memberships: s.memberships_of(&user.id) })
+        })
+    }
+
+    async fn session_by_id(&self, id: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
+        self.read(|s| s.live_session(id, now).cloned())
+    }
+
+    async fn refresh_session(&self, refreshed: &SessionRecord) -> Result<bool> {
+        self.write(|state| match state.sessions.get(&refreshed.id) {
+            Some(_) => Ok((true, vec![Change::PutSession(refreshed.clone())])),
+            None => Ok((false, Vec::new())),
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool> {
+        self.write(|state| {
+            let present = state.sessions.contains_key(id);
+            let changes = if present { vec![Change::DeleteSession(id.to_owned())] } else { Vec::new() };
+            Ok((present, changes))
+        })
+        .await
+    }
+
+    async fn sessions_of(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>> {
+        self.read(|s| {
+            let mut list: Vec<_> =
+                s.sessions.values().filter(|x| x.user_id == user_id && x.is_live(now)).cloned().collect();
+            list.sort_by_key(|x| x.created_at);
+            list
+        })
+    }
+
+    async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> Result<usize> {
+        self.write(|state| {
+            let doomed: Vec<Change> = state
+                .sessions
+                .values()
+                .filter(|s| s.user_id == user_id && Some(s.id.as_str()) != keep)
+                .map(|s| Change::DeleteSession(s.id.clone()))
+                .collect();
+            Ok((doomed.len(), doomed))
+        })
+        .await
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::config("store", format!("cannot create {}: {e}", dir.display())))?;
+    // An existing directory keeps whatever mode it had: tighten it.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::config("store", format!("cannot restrict {}: {e}", dir.display())))
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::config("store", format!("cannot open {}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::config("store", format!("cannot restrict {}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::config("store", format!("cannot create {}: {e}", dir.display())))
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_path: &Path) -> Result<()> {
+    Ok(())
+}

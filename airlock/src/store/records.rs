@@ -1,0 +1,64 @@
+//! What the stores keep. Serialized as JSON in both backends.
+
+use serde::{Deserialize, Serialize};
+use shared::{GlobalRole, OrgRole};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    /// Lowercased.
+    pub email: String,
+    pub name: String,
+    /// Argon2id PHC string; `None` for a user who cannot sign in with a password.
+    pub password_hash: Option<String>,
+    pub roles: Vec<GlobalRole>,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRecord {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub org: OrgRecord,
+    pub role: OrgRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: String,
+    /// SHA-256 of the cookie's token (see `secrets::hash_secret`).
+    pub token_hash: String,
+    pub user_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl SessionRecord {
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// A session with what the session check needs to answer: its user and their memberships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionBundle {
+    pub session: SessionRecord,
+    pub user: UserRecord,
+    pub memberships: Vec<Membership>,
+}

@@ -1,0 +1,396 @@
+//! The Redis store: shared by every airlock instance of a deployment.
+//!
+//! Keys live under one prefix (`airlock:` by default):
+//!
+//! | key | value |
+//! |---|---|
+//! | `user:{id}` / `user_email:{email}` / `users` | user JSON / user id / set of ids |
+//! | `org:{id}` / `org_slug:{slug}` / `orgs` | org JSON / org id / set of ids |
+//! | `user_orgs:{user id}` | hash org id → membership role |
+//! | `session:{id}` / `session_token:{sha256}` | session JSON / session id, both with the session's TTL |
+//! | `user_sessions:{user id}` | set of session ids (pruned as they expire) |
+//!
+//! Uniqueness (emails, slugs) and multi-key changes are single Lua scripts, so two instances
+//! can never race into a duplicate or a half-deleted session. The session check is one script:
+//! one round trip whatever the number of memberships. Scripts compute some key names, so this
+//! backend targets a standalone Redis (or Sentinel), not Cluster.
+
+use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, UserRecord};
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::OrgRole;
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Insert `ARGV[2]` at `KEYS[2]` and its id `ARGV[1]` into the set `KEYS[3]`, unless the unique
+/// index `KEYS[1]` is taken.
+static CREATE_UNIQUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+        redis.call('SET', KEYS[2], ARGV[2])
+        redis.call('SADD', KEYS[3], ARGV[1])
+        return 1",
+    )
+});
+
+/// The session check: token hash → session → user → memberships → orgs, in one round trip.
+/// Returns `{session, user, org1, role1, org2, role2, ...}` or nil.
+static LOAD_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local p = ARGV[1]
+        local id = redis.call('GET', KEYS[1])
+        if not id then return false end
+        local s = redis.call('GET', p .. 'session:' .. id)
+        if not s then return false end
+        local uid = cjson.decode(s)['user_id']
+        local u = redis.call('GET', p .. 'user:' .. uid)
+        if not u then return false end
+        local out = {s, u}
+        local m = redis.call('HGETALL', p .. 'user_orgs:' .. uid)
+        for i = 1, #m, 2 do
+            local o = redis.call('GET', p .. 'org:' .. m[i])
+            if o then
+                out[#out + 1] = o
+                out[#out + 1] = m[i + 1]
+            end
+        end
+        return out",
+    )
+});
+
+/// Deletes sessions of user `ARGV[2]` (all ids in `ARGV[4..]`, or every one in the user's set
+/// when `ARGV[3]` is `all`), except the id `ARGV[3]` names when it is not `all`/`none`.
+/// Removes the session, its token index and its set entry together. Returns how many existed.
+static DELETE_SESSIONS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local p = ARGV[1]
+        local set = p .. 'user_sessions:' .. ARGV[2]
+        local ids = {}
+        if ARGV[3] == 'one' then ids = {ARGV[4]} else ids = redis.call('SMEMBERS', set) end
+        local n = 0
+        for _, id in ipairs(ids) do
+            if not (ARGV[3] == 'keep' and id == ARGV[4]) then
+                local s = redis.call('GET', p .. 'session:' .. id)
+                if s then
+                    local rec = cjson.decode(s)
+                    redis.call('DEL', p .. 'session:' .. id, p .. 'session_token:' .. rec['token_hash'])
+                    redis.call('SREM', p .. 'user_sessions:' .. rec['user_id'], id)
+                    n = n + 1
+                elseif ARGV[3] ~= 'one' then
+                    redis.call('SREM', set, id)
+                end
+            end
+        end
+        return n",
+    )
+});
+
+/// Rewrites a session only if it still exists, keeping its token index's TTL in step.
+static REFRESH_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+        redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+        return 1",
+    )
+});
+
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::StoreUnavailable(format!("redis: {e}"))
+}
+
+fn decode<T: DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::internal(format!("corrupt record in redis: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(Error::internal)
+}
+
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A Redis URL with its password, if any, replaced: safe to print.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisStore {
+    /// Connects, failing within `timeout` when Redis cannot be reached. Later outages do not
+    /// need a restart: the connection manager reconnects in the background, and every command
+    /// fails fast (bounded by `timeout`) meanwhile.
+    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::config("store", format!("invalid Redis URL {}: {e}", redact_url(url))))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", redact_url(url))))?
+            .map_err(|e| unavailable(format!("{}: {e}", redact_url(url))))?;
+        Ok(Self { conn, prefix: prefix.to_owned(), timeout })
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    /// Runs one command or script against Redis, bounded by the store timeout.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.timeout, op(self.conn.clone())).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(unavailable(format!("no answer within {:?}", self.timeout))),
+        }
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>> {
+        let raw: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        raw.as_deref().map(decode).transpose()
+    }
+
+    async fn mget_json<T: DeserializeOwned>(&self, keys: Vec<String>) -> Result<Vec<Option<T>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raw: Vec<Option<String>> =
+            self.run(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }).await?;
+        raw.iter().map(|r| r.as_deref().map(decode).transpose()).collect()
+    }
+
+    async fn create_unique(&self, index: String, id: &str, key: String, set: String, json: String) -> Result<bool> {
+        let created: i64 = self
+            .run(|mut c| async move {
+                CREATE_UNIQUE.key(index).key(key).key(set).arg(id).arg(json).invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(created == 1)
+    }
+
+    async fn delete_sessions(&self, user_id: &str, mode: &str, id: Option<&str>) -> Result<usize> {
+        let (prefix, user_id, mode, id) = (self.prefix.clone(), user_id.to_owned(), mode.to_owned(), id.unwrap_or(""));
+        let n: i64 = self
+            .run(|mut c| async move {
+                DELETE_SESSIONS.arg(prefix).arg(user_id).arg(mode).arg(id).invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(n.max(0) as usize)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> Result<()> {
+        let _: String = self.run(|mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<()> {
+        let created = self
+            .create_unique(
+                self.key("user_email", &user.email),
+                &user.id,
+                self.key("user", &user.id),
+                format!("{}users", self.prefix),
+                encode(user)?,
+            )
+            .await?;
+        if created { Ok(()) } else { Err(Error::conflict(format!("user {}", user.email))) }
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
+        self.get_json(self.key("user", id)).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        let key = self.key("user_email", email);
+        let id: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        match id {
+            Some(id) => self.user_by_id(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> Result<()> {
+        let (key, json) = (self.key("user", &user.id), encode(user)?);
+        // XX: only replace an existing user, so a concurrent delete is never undone.
+        let replaced: Option<String> = self
+            .run(|mut c| async move { redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await })
+            .await?;
+        match replaced {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(format!("user {}", user.email))),
+        }
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let set = format!("{}users", self.prefix);
+        let ids: Vec<String> = self.run(|mut c| async move { c.smembers(set).await }).await?;
+        let keys = ids.iter().map(|id| self.key("user", id)).collect();
+        let mut users: Vec<UserRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
+        users.sort_by(|a, b| a.email.cmp(&b.email));
+        Ok(users)
+    }
+
+    async fn create_org(&self, org: &OrgRecord) -> Result<()> {
+        let created = self
+            .create_unique(
+                self.key("org_slug", &org.slug),
+                &org.id,
+                self.key("org", &org.id),
+                format!("{}orgs", self.prefix),
+                encode(org)?,
+            )
+            .await?;
+        if created { Ok(()) } else { Err(Error::conflict(format!("org {}", org.slug))) }
+    }
+
+    async fn org_by_slug(&self, slug: &str) -> Result<Option<OrgRecord>> {
+        let key = self.key("org_slug", slug);
+        let id: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        match id {
+            Some(id) => self.get_json(self.key("org", &id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<OrgRecord>> {
+        let set = format!("{}orgs", self.prefix);
+        let ids: Vec<String> = self.run(|mut c| async move { c.smembers(set).await }).await?;
+        let keys = ids.iter().map(|id| self.key("org", id)).collect();
+        let mut orgs: Vec<OrgRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
+        orgs.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Ok(orgs)
+    }
+
+    async fn put_membership(&self, org_id: &str, user_id: &str, role: OrgRole) -> Result<()> {
+        let (key, org_id) = (self.key("user_orgs", user_id), org_id.to_owned());
+        let _: i64 = self.run(|mut c| async move { c.hset(key, org_id, role.as_str()).await }).await?;
+        Ok(())
+    }
+
+    async fn remove_membership(&self, org_id: &str, user_id: &str) -> Result<bool> {
+        let (key, org_id) = (self.key("user_orgs", user_id), org_id.to_owned());
+        let removed: i64 = self.run(|mut c| async move { c.hdel(key, org_id).await }).await?;
+        Ok(removed > 0)
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
+        let key = self.key("user_orgs", user_id);
+        let roles: Vec<(String, String)> = self.run(|mut c| async move { c.hgetall(key).await }).await?;
+        let orgs: Vec<Option<OrgRecord>> =
+            self.mget_json(roles.iter().map(|(org_id, _)| self.key("org", org_id)).collect()).await?;
+        let mut list = Vec::with_capacity(roles.len());
+        for ((_, role), org) in roles.into_iter().zip(orgs) {
+            if let Some(org) = org {
+                list.push(Membership { org, role: role.parse().map_err(Error::internal)? });
+            }
+        }
+        list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
+        Ok(list)
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()> {
+        let expires = unix_millis(session.expires_at);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET").arg(self.key("session", &session.id)).arg(encode(session)?).arg("PXAT").arg(expires).ignore()
+            .cmd("SET").arg(self.key("session_token", &session.token_hash)).arg(&session.id).arg("PXAT").arg(expires).ignore()
+            .cmd("SADD").arg(self.key("user_sessions", &session.user_id)).arg(&session.id).ignore();
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+    }
+
+    async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
+        let (key, prefix) = (self.key("session_token", token_hash), self.prefix.clone());
+        let parts: Option<Vec<String>> =
+            self.run(|mut c| async move { LOAD_SESSION.key(key).arg(prefix).invoke_async(&mut c).await }).await?;
+        let Some(parts) = parts else { return Ok(None) };
+        let [session, user, memberships @ ..] = parts.as_slice() else {
+            return Err(Error::internal("unexpected answer from the session script"));
+        };
+        let session: SessionRecord = decode(session)?;
+        if !session.is_live(now) {
+            return Ok(None);
+        }
+        let mut list = Vec::with_capacity(memberships.len() / 2);
+        for pair in memberships.chunks_exact(2) {
+            list.push(Membership { org: decode(&pair[0])?, role: pair[1].parse().map_err(Error::internal)? });
+        }
+        list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
+        Ok(Some(SessionBundle { session, user: decode(user)?, memberships: list }))
+    }
+
+    async fn session_by_id(&self, id: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
+        let session: Option<SessionRecord> = self.get_json(self.key("session", id)).await?;
+        Ok(session.filter(|s| s.is_live(now)))
+    }
+
+    async fn refresh_session(&self, refreshed: &SessionRecord) -> Result<bool> {
+        let keys = (self.key("session", &refreshed.id), self.key("session_token", &refreshed.token_hash));
+        let (json, expires) = (encode(refreshed)?, unix_millis(refreshed.expires_at));
+        let done: i64 = self
+            .run(|mut c| async move {
+                REFRESH_SESSION.key(keys.0).key(keys.1).arg(json).arg(expires).invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool> {
+        Ok(self.delete_sessions("", "one", Some(id)).await? > 0)
+    }
+
+    async fn sessions_of(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>> {
+        let set = self.key("user_sessions", user_id);
+        let ids: Vec<String> = self.run(|mut c| async move { c.smembers(set.clone()).await }).await?;
+        let found: Vec<Option<SessionRecord>> =
+            self.mget_json(ids.iter().map(|id| self.key("session", id)).collect()).await?;
+        let gone: Vec<&String> = ids.iter().zip(&found).filter(|(_, s)| s.is_none()).map(|(id, _)| id).collect();
+        if !gone.is_empty() {
+            let (set, gone): (String, Vec<String>) =
+                (self.key("user_sessions", user_id), gone.into_iter().cloned().collect());
+            let _: i64 = self.run(|mut c| async move { c.srem(set, gone).await }).await?;
+        }
+        let mut live: Vec<SessionRecord> = found.into_iter().flatten().filter(|s| s.is_live(now)).collect();
+        live.sort_by_key(|s| s.created_at);
+        Ok(live)
+    }
+
+    async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> Result<usize> {
+        match keep {
+            Some(id) => self.delete_sessions(user_id, "keep", Some(id)).await,
+            None => self.delete_sessions(user_id, "all", None).await,
+        }
+    }
+}
