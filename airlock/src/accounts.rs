@@ -5,7 +5,6 @@ use crate::secrets::{new_id, new_password};
 use crate::service::Airlock;
 use crate::store::{Membership, OrgRecord, UserRecord};
 use shared::{GlobalRole, OrgRole};
-use time::OffsetDateTime;
 
 /// Longest email accepted (RFC 5321's path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -88,7 +87,7 @@ impl Airlock {
             password_hash,
             roles: dedup_roles(new.roles),
             disabled: false,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: crate::service::now(),
         };
         self.store.create_user(&user).await?;
         Ok(user)
@@ -136,7 +135,7 @@ impl Airlock {
             Some(name) => check_name(name)?,
             None => slug.clone(),
         };
-        let org = OrgRecord { id: new_id("org"), slug, name, created_at: OffsetDateTime::now_utc() };
+        let org = OrgRecord { id: new_id("org"), slug, name, created_at: crate::service::now() };
         self.store.create_org(&org).await?;
         Ok(org)
     }

@@ -333,7 +333,7 @@ async fn member(airlock: &Airlock, cmd: MemberCommand) -> Result<()> {
 }
 
 async fn session(airlock: &Airlock, cmd: SessionCommand) -> Result<()> {
-    let now = OffsetDateTime::now_utc();
+    let now = crate::service::now();
     match cmd {
         SessionCommand::List { email, json: JsonFlag { json } } => {
             let user = airlock.find_user(&email).await?;

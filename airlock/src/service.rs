@@ -36,3 +36,9 @@ impl Airlock {
         Self::new(store, SessionPolicy::from(config), config.password_hash_concurrency)
     }
 }
+
+/// The current time, in whole seconds: what airlock stores and shows (`2026-11-23T10:00:00Z`).
+pub fn now() -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}

@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn refresh_is_due_only_after_update_age() {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::service::now();
         let policy = SessionPolicy { ttl: Duration::from_secs(7 * 86_400), update_age: Duration::from_secs(86_400), idle_timeout: None };
         let fresh = session(time::Duration::days(7) - time::Duration::hours(1), time::Duration::hours(1), now);
         assert!(!policy.refresh_due(&fresh, now));
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn idle_timeout_refreshes_active_sessions_and_ends_idle_ones() {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::service::now();
         let policy = SessionPolicy {
             ttl: Duration::from_secs(7 * 86_400),
             update_age: Duration::from_secs(86_400),

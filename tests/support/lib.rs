@@ -1,0 +1,59 @@
+//! Support for the whole-system tests: real `redis-server` processes on free ports, real
+//! `airlock` processes, and HTTP clients with cookie jars. Nothing here is a mock.
+//!
+//! Binaries come from the same `target/<profile>` directory as the test binary itself; `cargo
+//! test --workspace` builds them first (the airlock package has integration tests, so Cargo
+//! builds its binary).
+
+pub mod airlock;
+pub mod redis;
+
+pub use airlock::{AirlockProcess, AirlockOptions, ADMIN_EMAIL, ADMIN_PASSWORD};
+pub use redis::RedisServer;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port on loopback")
+}
+
+/// `target/<profile>/`, found from the running test binary (`target/<profile>/deps/system-…`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current test binary");
+    exe.parent().and_then(|deps| deps.parent()).expect("test binary inside target/<profile>/deps").to_path_buf()
+}
+
+/// A built binary of the workspace, or a loud failure saying how to build it.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(path.exists(), "{} is missing: run the tests with `./scripts/test` (or `cargo test --workspace`)", path.display());
+    path
+}
+
+/// Polls `check` until it is true or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An HTTP client with its own cookie jar, no redirects followed, and a generous timeout (tests
+/// that measure a bound set their own).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}

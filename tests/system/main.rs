@@ -1,1 +1,4 @@
+//! Whole-system tests: one binary (linking is the slow part on two cores), one module per suite.
 
+mod sessions;
+mod store_suite;

@@ -56,13 +56,14 @@ pub struct CreateUser {
 
 pub async fn create_user(
     State(state): State<AppState>,
-    _: Admin,
+    Admin { actor }: Admin,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<(StatusCode, Json<UserOut>), Error> {
     let user = state
         .airlock
         .add_user(NewUser { email: body.email, name: body.name, password: body.password, roles: body.roles })
         .await?;
+    tracing::info!(target: "admin", %actor, user = %user.email, "created user");
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -99,11 +100,12 @@ pub struct PatchUser {
 
 pub async fn update_user(
     State(state): State<AppState>,
-    _: Admin,
+    Admin { actor }: Admin,
     Path(user): Path<String>,
     JsonBody(body): JsonBody<PatchUser>,
 ) -> Result<Json<UserOut>, Error> {
     let patch = UserPatch { name: body.name, roles: body.roles, disabled: body.disabled, password: body.password };
+    tracing::info!(target: "admin", %actor, user = %user, "updated user");
     Ok(Json(state.airlock.update_user(&user, patch).await?.into()))
 }
 
@@ -113,22 +115,24 @@ pub async fn user_sessions(
     Path(user): Path<String>,
 ) -> Result<Json<Vec<SessionSummary>>, Error> {
     let user = state.airlock.find_user(&user).await?;
-    let sessions = state.airlock.sessions_of(&user.id, OffsetDateTime::now_utc()).await?;
+    let sessions = state.airlock.sessions_of(&user.id, crate::service::now()).await?;
     Ok(Json(sessions.into_iter().map(|s| SessionSummary::of(s, None)).collect()))
 }
 
 pub async fn revoke_user_sessions(
     State(state): State<AppState>,
-    _: Admin,
+    Admin { actor }: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let user = state.airlock.find_user(&user).await?;
     let count = state.airlock.revoke_sessions_of(&user.id, None).await?;
+    tracing::info!(target: "admin", %actor, user = %user.email, count, "revoked all sessions of user");
     Ok(Json(json!({"revoked": count})))
 }
 
-pub async fn revoke_session(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
-    let session = state.airlock.revoke_session(&id, None, OffsetDateTime::now_utc()).await?;
+pub async fn revoke_session(State(state): State<AppState>, Admin { actor }: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let session = state.airlock.revoke_session(&id, None, crate::service::now()).await?;
+    tracing::info!(target: "admin", %actor, session = %session.id, "revoked session");
     Ok(Json(json!({"revoked": session.id})))
 }
 
@@ -142,10 +146,11 @@ pub struct CreateOrg {
 
 pub async fn create_org(
     State(state): State<AppState>,
-    _: Admin,
+    Admin { actor }: Admin,
     JsonBody(body): JsonBody<CreateOrg>,
 ) -> Result<(StatusCode, Json<OrgRecord>), Error> {
     let org = state.airlock.add_org(&body.slug, body.name.as_deref()).await?;
+    tracing::info!(target: "admin", %actor, org = %org.slug, "created org");
     Ok((StatusCode::CREATED, Json(org)))
 }
 
@@ -162,19 +167,21 @@ pub struct AddMember {
 
 pub async fn add_member(
     State(state): State<AppState>,
-    _: Admin,
+    Admin { actor }: Admin,
     Path(slug): Path<String>,
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let (org, user) = state.airlock.add_member(&slug, &body.email, body.role).await?;
+    tracing::info!(target: "admin", %actor, org = %org.slug, user = %user.email, role = %body.role, "set membership");
     Ok((StatusCode::CREATED, Json(json!({"org": org.slug, "email": user.email, "role": body.role}))))
 }
 
 pub async fn remove_member(
     State(state): State<AppState>,
-    _: Admin,
+    Admin { actor }: Admin,
     Path((slug, email)): Path<(String, String)>,
 ) -> Result<Json<Value>, Error> {
     state.airlock.remove_member(&slug, &email).await?;
+    tracing::info!(target: "admin", %actor, org = %slug, user = %email, "removed membership");
     Ok(Json(json!({"removed": true, "org": slug, "email": email})))
 }

@@ -40,7 +40,7 @@ pub async fn sign_in(
     body: JsonOrForm<SignInBody>,
 ) -> Result<Response, Error> {
     let (body, from_form) = body.into_parts();
-    let now = OffsetDateTime::now_utc();
+    let now = crate::service::now();
     let signed_in = match state.airlock.sign_in(&body.email, &body.password, client, now).await {
         Ok(signed_in) => signed_in,
         Err(e @ (Error::InvalidCredentials | Error::RateLimited { .. })) if from_form => {
@@ -79,7 +79,7 @@ pub async fn sign_out(
         query.redirect
     };
     let signed_out = match state.cookie.read(&cookies) {
-        Some(token) => state.airlock.sign_out(&token, OffsetDateTime::now_utc()).await?,
+        Some(token) => state.airlock.sign_out(&token, crate::service::now()).await?,
         None => false,
     };
     state.cookie.clear(&cookies);
@@ -125,7 +125,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     CurrentSession(checked): CurrentSession,
 ) -> Result<Response, Error> {
-    let sessions = state.airlock.sessions_of(&checked.user.id, OffsetDateTime::now_utc()).await?;
+    let sessions = state.airlock.sessions_of(&checked.user.id, crate::service::now()).await?;
     let list: Vec<_> = sessions.into_iter().map(|s| SessionSummary::of(s, Some(&checked.session.id))).collect();
     Ok(no_store(Json(list).into_response()))
 }
@@ -137,7 +137,7 @@ pub async fn revoke_session(
     CurrentSession(checked): CurrentSession,
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
-    let revoked = state.airlock.revoke_session(&id, Some(&checked.user.id), OffsetDateTime::now_utc()).await?;
+    let revoked = state.airlock.revoke_session(&id, Some(&checked.user.id), crate::service::now()).await?;
     if revoked.id == checked.session.id {
         state.cookie.clear(&cookies);
     }

@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use shared::GlobalRole;
 use std::net::SocketAddr;
-use time::OffsetDateTime;
 use tower_cookies::Cookies;
 
 /// Largest request body airlock reads.
@@ -127,7 +126,7 @@ impl FromRequestParts<AppState> for CurrentSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let cookies = cookies(parts)?;
         let token = state.cookie.read(&cookies).ok_or(Error::Unauthenticated("no session cookie"))?;
-        let now = OffsetDateTime::now_utc();
+        let now = crate::service::now();
         let checked = state.airlock.check_session(&token, now).await?;
         if checked.refreshed {
             state.cookie.set(&cookies, token, checked.session.expires_at - now);
@@ -137,7 +136,10 @@ impl FromRequestParts<AppState> for CurrentSession {
 }
 
 /// A caller allowed to use the admin API: a session of a user with the `admin` role.
-pub struct Admin(pub CheckedSession);
+pub struct Admin {
+    /// Who acts, for the log line of every change.
+    pub actor: String,
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
@@ -147,7 +149,7 @@ impl FromRequestParts<AppState> for Admin {
         if !checked.user.roles.contains(&GlobalRole::Admin) {
             return Err(Error::forbidden("this needs the admin role"));
         }
-        Ok(Admin(checked))
+        Ok(Admin { actor: checked.user.email })
     }
 }
 

@@ -183,7 +183,7 @@ impl EmbeddedStore {
             loop {
                 tick.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                match store.sweep(OffsetDateTime::now_utc()).await {
+                match store.sweep(crate::service::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(sessions = n, "swept expired sessions"),
                     Err(e) => tracing::warn!(error = %e, "session sweep failed"),
