@@ -4,9 +4,9 @@ use crate::config::{Config, StoreUrl};
 use crate::error::{Error, Result};
 use crate::http::{AppState, router};
 use crate::service::Airlock;
+use crate::store::DynStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::redis::RedisStore;
-use crate::store::DynStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,8 @@ pub async fn open_store(store: &StoreUrl, redis_prefix: &str, timeout: Duration)
     match store {
         StoreUrl::Embedded(dir) => {
             let dir = dir.clone();
-            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir)).await.map_err(Error::internal)??;
+            let store =
+                tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir)).await.map_err(Error::internal)??;
             let store = Arc::new(store);
             store.spawn_sweeper(SWEEP_EVERY);
             Ok(store)
@@ -30,12 +31,10 @@ pub async fn open_store(store: &StoreUrl, redis_prefix: &str, timeout: Duration)
 
 /// Runs airlock until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<()> {
-    let store = open_store(&config.store, &config.redis_prefix, config.store_timeout)
-        .await
-        .map_err(|e| match e {
-            Error::StoreUnavailable(detail) => Error::config("store", format!("cannot reach the store: {detail}")),
-            other => other,
-        })?;
+    let store = open_store(&config.store, &config.redis_prefix, config.store_timeout).await.map_err(|e| match e {
+        Error::StoreUnavailable(detail) => Error::config("store", format!("cannot reach the store: {detail}")),
+        other => other,
+    })?;
     let airlock = Arc::new(Airlock::from_config(store, &config)?);
 
     if let Some(admin) = airlock

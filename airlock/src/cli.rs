@@ -266,14 +266,24 @@ async fn user(airlock: &Airlock, cmd: UserCommand) -> Result<()> {
             if json {
                 let out: Vec<_> = users
                     .iter()
-                    .map(|u| serde_json::json!({"id": u.id, "email": u.email, "name": u.name, "roles": u.roles,
-                        "disabled": u.disabled, "created_at": date(u.created_at)}))
+                    .map(|u| {
+                        serde_json::json!({"id": u.id, "email": u.email, "name": u.name, "roles": u.roles,
+                        "disabled": u.disabled, "created_at": date(u.created_at)})
+                    })
                     .collect();
                 return print_json(&out);
             }
             let rows = users
                 .into_iter()
-                .map(|u| vec![u.email, u.name, roles_text(&u.roles), if u.disabled { "disabled" } else { "active" }.into(), u.id])
+                .map(|u| {
+                    vec![
+                        u.email,
+                        u.name,
+                        roles_text(&u.roles),
+                        if u.disabled { "disabled" } else { "active" }.into(),
+                        u.id,
+                    ]
+                })
                 .collect();
             print_table(&["EMAIL", "NAME", "ROLES", "STATUS", "ID"], rows);
         }
@@ -291,7 +301,9 @@ async fn user(airlock: &Airlock, cmd: UserCommand) -> Result<()> {
         }
         UserCommand::SetPassword { email, password_stdin } => {
             let (password, generated) = read_password(password_stdin)?;
-            let user = airlock.update_user(&email, UserPatch { password: Some(password.clone()), ..Default::default() }).await?;
+            let user = airlock
+                .update_user(&email, UserPatch { password: Some(password.clone()), ..Default::default() })
+                .await?;
             println!("set the password of {}", user.email);
             if generated {
                 println!("password: {password}\nSave it now: it will not be shown again.");
@@ -341,16 +353,24 @@ async fn session(airlock: &Airlock, cmd: SessionCommand) -> Result<()> {
             if json {
                 let out: Vec<_> = sessions
                     .iter()
-                    .map(|s| serde_json::json!({"id": s.id, "created_at": date(s.created_at),
+                    .map(|s| {
+                        serde_json::json!({"id": s.id, "created_at": date(s.created_at),
                         "last_seen_at": date(s.last_seen_at), "expires_at": date(s.expires_at),
-                        "user_agent": s.user_agent, "ip": s.ip}))
+                        "user_agent": s.user_agent, "ip": s.ip})
+                    })
                     .collect();
                 return print_json(&out);
             }
             let rows = sessions
                 .into_iter()
                 .map(|s| {
-                    vec![s.id, date(s.created_at), date(s.expires_at), s.ip.unwrap_or_default(), s.user_agent.unwrap_or_default()]
+                    vec![
+                        s.id,
+                        date(s.created_at),
+                        date(s.expires_at),
+                        s.ip.unwrap_or_default(),
+                        s.user_agent.unwrap_or_default(),
+                    ]
                 })
                 .collect();
             print_table(&["ID", "CREATED", "EXPIRES", "IP", "USER AGENT"], rows);
@@ -367,4 +387,3 @@ async fn session(airlock: &Airlock, cmd: SessionCommand) -> Result<()> {
     }
     Ok(())
 }
-

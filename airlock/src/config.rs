@@ -120,9 +120,9 @@ fn env_value(key: &'static str, value: &str) -> Result<toml::Value> {
         "cookie_secure" => toml::Value::Boolean(
             value.parse().map_err(|_| Error::config(key, format!("`{value}` is not true or false")))?,
         ),
-        "password_hash_concurrency" => toml::Value::Integer(
-            value.parse().map_err(|_| Error::config(key, format!("`{value}` is not a number")))?,
-        ),
+        "password_hash_concurrency" => {
+            toml::Value::Integer(value.parse().map_err(|_| Error::config(key, format!("`{value}` is not a number")))?)
+        }
         _ => toml::Value::String(value.to_owned()),
     })
 }
@@ -191,18 +191,27 @@ impl Config {
 
         let public_url = match raw.public_url.as_deref() {
             Some(text) => Url::parse(text).map_err(|e| Error::config("public_url", format!("`{text}`: {e}")))?,
-            None if dev => Url::parse(&format!("http://{listen}")).map_err(|e| Error::config("listen", e.to_string()))?,
-            None => return Err(Error::config("public_url", "required outside --dev, e.g. https://airlock.example.com")),
+            None if dev => {
+                Url::parse(&format!("http://{listen}")).map_err(|e| Error::config("listen", e.to_string()))?
+            }
+            None => {
+                return Err(Error::config("public_url", "required outside --dev, e.g. https://airlock.example.com"));
+            }
         };
         if public_url.path() != "/" || public_url.query().is_some() || !public_url.username().is_empty() {
-            return Err(Error::config("public_url", "must be an origin without path or query, e.g. https://airlock.example.com"));
+            return Err(Error::config(
+                "public_url",
+                "must be an origin without path or query, e.g. https://airlock.example.com",
+            ));
         }
         let host = public_url.host_str().ok_or_else(|| Error::config("public_url", "needs a host"))?.to_owned();
         match public_url.scheme() {
             "https" => {}
             "http" if dev => {}
             "http" => return Err(Error::config("public_url", "must be https outside --dev")),
-            other => return Err(Error::config("public_url", format!("unsupported scheme `{other}`"))),
+            other => {
+                return Err(Error::config("public_url", format!("unsupported scheme `{other}`")));
+            }
         }
 
         let cookie_domain = raw.cookie_domain.as_deref().map(check_cookie_domain).transpose()?;
@@ -224,7 +233,12 @@ impl Config {
             return Err(Error::config("cookie_secure", "a Secure cookie needs an https public_url"));
         }
 
-        let trusted = raw.trusted_origins.unwrap_or_default().iter().map(|e| TrustedOrigin::parse(e)).collect::<Result<Vec<_>>>()?;
+        let trusted = raw
+            .trusted_origins
+            .unwrap_or_default()
+            .iter()
+            .map(|e| TrustedOrigin::parse(e))
+            .collect::<Result<Vec<_>>>()?;
         if let Some(domain) = &cookie_domain {
             for origin in &trusted {
                 let h = origin.host();
@@ -237,7 +251,8 @@ impl Config {
         let store = parse_store(raw.store.as_deref().unwrap_or(DEFAULT_STORE))?;
         let store_timeout = duration_or("store_timeout", &raw.store_timeout, Duration::from_secs(2))?;
         let session_ttl = duration_or("session_ttl", &raw.session_ttl, Duration::from_secs(7 * 86_400))?;
-        let session_update_age = duration_or("session_update_age", &raw.session_update_age, Duration::from_secs(86_400))?;
+        let session_update_age =
+            duration_or("session_update_age", &raw.session_update_age, Duration::from_secs(86_400))?;
         if session_update_age > session_ttl {
             return Err(Error::config("session_update_age", "must not be longer than session_ttl"));
         }
@@ -246,15 +261,21 @@ impl Config {
 
         let secret = raw.secret.filter(|s| !s.is_empty());
         match &secret {
-            None if !dev => return Err(Error::config("secret", "AIRLOCK_SECRET is required outside --dev (32+ characters)")),
-            Some(s) if s.len() < 32 => return Err(Error::config("secret", "must be at least 32 characters")),
+            None if !dev => {
+                return Err(Error::config("secret", "AIRLOCK_SECRET is required outside --dev (32+ characters)"));
+            }
+            Some(s) if s.len() < 32 => {
+                return Err(Error::config("secret", "must be at least 32 characters"));
+            }
             _ => {}
         }
 
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(Error::config("log_format", format!("`{other}` is neither text nor json"))),
+            other => {
+                return Err(Error::config("log_format", format!("`{other}` is neither text nor json")));
+            }
         };
         let password_hash_concurrency = raw.password_hash_concurrency.unwrap_or_else(default_hash_concurrency);
         if password_hash_concurrency == 0 {

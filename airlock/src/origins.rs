@@ -29,9 +29,8 @@ impl TrustedOrigin {
     /// Parses `slug=https://app.example.com` or `slug=https://*.example.com`.
     pub fn parse(entry: &str) -> Result<Self> {
         let bad = |why: &str| Error::config("trusted_origins", format!("`{entry}`: {why}"));
-        let (slug, origin) = entry
-            .split_once('=')
-            .ok_or_else(|| bad("expected slug=origin, e.g. lore=https://lore.example.com"))?;
+        let (slug, origin) =
+            entry.split_once('=').ok_or_else(|| bad("expected slug=origin, e.g. lore=https://lore.example.com"))?;
         let slug = slug.trim();
         if slug.is_empty() || !slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(bad("the slug must be letters, digits, `-` or `_`"));
@@ -59,7 +58,9 @@ impl TrustedOrigin {
         if url.scheme() != self.scheme || url.port() != self.port {
             return false;
         }
-        let Some(host) = url.host_str() else { return false };
+        let Some(host) = url.host_str() else {
+            return false;
+        };
         match &self.host {
             HostPattern::Exact(exact) => host == exact,
             HostPattern::Subdomains(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
@@ -249,8 +250,10 @@ mod tests {
         ];
         for payload in payloads {
             let verdict = p.safe_redirect(payload);
-            assert!(verdict.as_ref().is_none_or(|u| p.is_trusted(u) && u.host_str() != Some("evil.com")),
-                "{payload:?} -> {verdict:?}");
+            assert!(
+                verdict.as_ref().is_none_or(|u| p.is_trusted(u) && u.host_str() != Some("evil.com")),
+                "{payload:?} -> {verdict:?}"
+            );
             if let Some(url) = verdict {
                 assert_eq!(url.origin(), p.own_origin().origin(), "{payload:?} left airlock: {url}");
             }
@@ -265,7 +268,9 @@ mod tests {
         assert!(p.check_request_origin(Some("https://airlock.example.com"), None, None).is_ok());
         assert!(p.check_request_origin(Some("https://lore.example.com"), None, Some("same-site")).is_ok());
         assert!(p.check_request_origin(None, Some("https://lore.example.com/page"), None).is_ok());
-        for evil in ["https://evil.com", "null", "", "https://airlock.example.com.evil.com", "http://airlock.example.com"] {
+        for evil in
+            ["https://evil.com", "null", "", "https://airlock.example.com.evil.com", "http://airlock.example.com"]
+        {
             assert!(matches!(p.check_request_origin(Some(evil), None, None), Err(Error::InvalidOrigin)), "{evil}");
         }
         assert!(p.check_request_origin(None, Some("https://evil.com/"), None).is_err());

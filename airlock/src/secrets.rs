@@ -37,8 +37,7 @@ pub fn new_password() -> String {
 /// Whether `token` could be a session token at all. Checked before any store lookup so that
 /// garbage (huge, non-ASCII, wrong length) never costs a round trip.
 pub fn looks_like_session_token(token: &str) -> bool {
-    token.len() == SESSION_TOKEN_LEN
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == SESSION_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The form in which a secret is stored and looked up: lowercase hex SHA-256.

@@ -17,7 +17,11 @@ pub struct SessionPolicy {
 
 impl From<&Config> for SessionPolicy {
     fn from(config: &Config) -> Self {
-        Self { ttl: config.session_ttl, update_age: config.session_update_age, idle_timeout: config.session_idle_timeout }
+        Self {
+            ttl: config.session_ttl,
+            update_age: config.session_update_age,
+            idle_timeout: config.session_idle_timeout,
+        }
     }
 }
 

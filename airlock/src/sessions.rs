@@ -38,9 +38,19 @@ pub struct CheckedSession {
 }
 
 /// The full view of contract section 3.
-pub fn session_view(user: &UserRecord, memberships: &[Membership], session: Option<&SessionRecord>, auth: AuthInfo) -> SessionView {
+pub fn session_view(
+    user: &UserRecord,
+    memberships: &[Membership],
+    session: Option<&SessionRecord>,
+    auth: AuthInfo,
+) -> SessionView {
     SessionView {
-        user: UserView { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), roles: user.roles.clone() },
+        user: UserView {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            roles: user.roles.clone(),
+        },
         orgs: memberships
             .iter()
             .map(|m| OrgView { id: m.org.id.clone(), slug: m.org.slug.clone(), name: m.org.name.clone(), role: m.role })
@@ -77,7 +87,13 @@ impl Airlock {
     /// Checks credentials and opens a new session (a new token every time: no fixation).
     /// Unknown email, wrong password, no password and disabled user all fail the same way and
     /// cost the same argon2 work.
-    pub async fn sign_in(&self, email: &str, password: &str, client: ClientInfo, now: OffsetDateTime) -> Result<SignedIn> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: ClientInfo,
+        now: OffsetDateTime,
+    ) -> Result<SignedIn> {
         let user = match normalize_email(email) {
             Ok(email) => self.store.user_by_email(&email).await?,
             Err(_) => None,
@@ -196,7 +212,11 @@ mod tests {
     #[test]
     fn refresh_is_due_only_after_update_age() {
         let now = crate::service::now();
-        let policy = SessionPolicy { ttl: Duration::from_secs(7 * 86_400), update_age: Duration::from_secs(86_400), idle_timeout: None };
+        let policy = SessionPolicy {
+            ttl: Duration::from_secs(7 * 86_400),
+            update_age: Duration::from_secs(86_400),
+            idle_timeout: None,
+        };
         let fresh = session(time::Duration::days(7) - time::Duration::hours(1), time::Duration::hours(1), now);
         assert!(!policy.refresh_due(&fresh, now));
         let day_old = session(time::Duration::days(6) - time::Duration::minutes(1), time::Duration::days(1), now);

@@ -22,20 +22,13 @@ pub struct AirlockOptions {
 
 impl Default for AirlockOptions {
     fn default() -> Self {
-        Self {
-            store: None,
-            dev: true,
-            env: BTreeMap::new(),
-        }
+        Self { store: None, dev: true, env: BTreeMap::new() }
     }
 }
 
 impl AirlockOptions {
     pub fn redis(url: &str) -> Self {
-        Self {
-            store: Some(url.to_owned()),
-            ..Self::default()
-        }
+        Self { store: Some(url.to_owned()), ..Self::default() }
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -61,10 +54,7 @@ impl AirlockProcess {
             Some(store) => (store.clone(), None),
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                (
-                    format!("embedded:{}", dir.path().join("data").display()),
-                    Some(dir),
-                )
+                (format!("embedded:{}", dir.path().join("data").display()), Some(dir))
             }
         };
         let port = free_port();
@@ -112,21 +102,11 @@ impl AirlockProcess {
         if self.options.dev {
             args.push("--dev");
         }
-        let mut child = self
-            .command(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn airlock");
+        let mut child =
+            self.command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn airlock");
         for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -151,21 +131,10 @@ impl AirlockProcess {
             {
                 return;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "airlock exited with {status} before answering:\n{}",
-                    self.output()
-                );
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("airlock exited with {status} before answering:\n{}", self.output());
             }
-            assert!(
-                Instant::now() < deadline,
-                "airlock did not answer /health within 30 s:\n{}",
-                self.output()
-            );
+            assert!(Instant::now() < deadline, "airlock did not answer /health within 30 s:\n{}", self.output());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -208,13 +177,9 @@ impl AirlockProcess {
     /// for an embedded store).
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = self.command(args);
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn airlock cli");
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             use std::io::Write;
@@ -228,12 +193,7 @@ impl AirlockProcess {
     }
 
     /// Signs `client` in and returns the response.
-    pub async fn sign_in(
-        &self,
-        client: &reqwest::Client,
-        email: &str,
-        password: &str,
-    ) -> reqwest::Response {
+    pub async fn sign_in(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
         client
             .post(self.at("/api/auth/sign-in"))
             .json(&serde_json::json!({"email": email, "password": password}))
@@ -246,35 +206,19 @@ impl AirlockProcess {
     pub async fn admin(&self) -> reqwest::Client {
         let client = browser();
         let resp = self.sign_in(&client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        assert_eq!(
-            resp.status(),
-            200,
-            "admin sign-in failed: {}",
-            resp.text().await.unwrap_or_default()
-        );
+        assert_eq!(resp.status(), 200, "admin sign-in failed: {}", resp.text().await.unwrap_or_default());
         client
     }
 
     /// Creates a user through the admin API; returns its id.
-    pub async fn add_user(
-        &self,
-        admin: &reqwest::Client,
-        email: &str,
-        password: &str,
-        roles: &[&str],
-    ) -> String {
+    pub async fn add_user(&self, admin: &reqwest::Client, email: &str, password: &str, roles: &[&str]) -> String {
         let resp = admin
             .post(self.at("/api/admin/users"))
             .json(&serde_json::json!({"email": email, "password": password, "roles": roles}))
             .send()
             .await
             .expect("create user");
-        assert_eq!(
-            resp.status(),
-            201,
-            "create user: {}",
-            resp.text().await.unwrap_or_default()
-        );
+        assert_eq!(resp.status(), 201, "create user: {}", resp.text().await.unwrap_or_default());
         let body: serde_json::Value = resp.json().await.expect("user json");
         body["id"].as_str().expect("user id").to_owned()
     }

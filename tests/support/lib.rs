@@ -17,19 +17,13 @@ use std::time::{Duration, Instant};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on loopback")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port on loopback")
 }
 
 /// `target/<profile>/`, found from the running test binary (`target/<profile>/deps/system-…`).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current test binary");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary inside target/<profile>/deps")
-        .to_path_buf()
+    exe.parent().and_then(|deps| deps.parent()).expect("test binary inside target/<profile>/deps").to_path_buf()
 }
 
 /// A built binary of the workspace, or a loud failure saying how to build it.

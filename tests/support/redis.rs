@@ -26,32 +26,20 @@ impl RedisServer {
 
     fn launch(persistent: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
-        let mut server = Self {
-            port: free_port(),
-            dir,
-            persistent,
-            child: None,
-        };
+        let mut server = Self { port: free_port(), dir, persistent, child: None };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &self.port.to_string(),
-            "--save",
-            "",
-        ])
-        .args(["--dir", &self.dir.path().display().to_string()])
-        .args(["--protected-mode", "no", "--daemonize", "no"])
-        // Redis 7 refuses DEBUG by default; the fault tests stall Redis with `DEBUG SLEEP`.
-        .args(["--enable-debug-command", "yes"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", ""])
+            .args(["--dir", &self.dir.path().display().to_string()])
+            .args(["--protected-mode", "no", "--daemonize", "no"])
+            // Redis 7 refuses DEBUG by default; the fault tests stall Redis with `DEBUG SLEEP`.
+            .args(["--enable-debug-command", "yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         if self.persistent {
             cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {
@@ -63,11 +51,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {} within 10 s",
-                self.port
-            );
+            assert!(Instant::now() < deadline, "redis-server did not listen on {} within 10 s", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -92,9 +76,7 @@ impl RedisServer {
 
     /// A plain connection for the test to inspect what airlock wrote.
     pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .expect("connect to test redis")
+        redis::Client::open(self.url()).and_then(|c| c.get_connection()).expect("connect to test redis")
     }
 
     /// Every key and every value in the database, as text, for "no secret at rest" checks.
@@ -106,20 +88,9 @@ impl RedisServer {
             let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).expect("TYPE");
             let value: Vec<String> = match kind.as_str() {
                 "string" => vec![redis::cmd("GET").arg(&key).query(&mut conn).expect("GET")],
-                "set" => redis::cmd("SMEMBERS")
-                    .arg(&key)
-                    .query(&mut conn)
-                    .expect("SMEMBERS"),
-                "hash" => redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query(&mut conn)
-                    .expect("HGETALL"),
-                "list" => redis::cmd("LRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .query(&mut conn)
-                    .expect("LRANGE"),
+                "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut conn).expect("SMEMBERS"),
+                "hash" => redis::cmd("HGETALL").arg(&key).query(&mut conn).expect("HGETALL"),
+                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut conn).expect("LRANGE"),
                 other => vec![format!("<{other}>")],
             };
             out.push_str(&format!("{key} => {}\n", value.join(" | ")));

@@ -2,9 +2,7 @@
 //! secrets at rest, several instances on one Redis, live role changes, and argon2 kept off the
 //! async workers.
 
-use airlock_system_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess, RedisServer, browser,
-};
+use airlock_system_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess, RedisServer, browser};
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -19,28 +17,18 @@ struct SetCookie {
 impl SetCookie {
     fn parse(header: &str) -> Self {
         let mut parts = header.split(';').map(str::trim);
-        let (name, value) = parts
-            .next()
-            .and_then(|p| p.split_once('='))
-            .expect("name=value");
+        let (name, value) = parts.next().and_then(|p| p.split_once('=')).expect("name=value");
         let attrs = parts
             .map(|p| match p.split_once('=') {
                 Some((k, v)) => (k.to_ascii_lowercase(), v.to_owned()),
                 None => (p.to_ascii_lowercase(), String::new()),
             })
             .collect();
-        Self {
-            name: name.into(),
-            value: value.into(),
-            attrs,
-        }
+        Self { name: name.into(), value: value.into(), attrs }
     }
 
     fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     fn has(&self, name: &str) -> bool {
@@ -49,11 +37,7 @@ impl SetCookie {
 }
 
 fn set_cookies(resp: &reqwest::Response) -> Vec<SetCookie> {
-    resp.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| SetCookie::parse(v.to_str().unwrap()))
-        .collect()
+    resp.headers().get_all(SET_COOKIE).iter().map(|v| SetCookie::parse(v.to_str().unwrap())).collect()
 }
 
 async fn raw_sign_in(process: &AirlockProcess, email: &str, password: &str) -> reqwest::Response {
@@ -67,12 +51,7 @@ async fn raw_sign_in(process: &AirlockProcess, email: &str, password: &str) -> r
 
 /// `GET /api/auth/session` with exactly this cookie header.
 async fn check(process: &AirlockProcess, cookie: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .get(process.at("/api/auth/session"))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
+    reqwest::Client::new().get(process.at("/api/auth/session")).header(COOKIE, cookie).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -93,18 +72,12 @@ async fn dev_cookie_attributes_and_a_new_token_at_every_sign_in() {
     assert!(!cookie.has("domain"), "--dev has no Domain");
 
     let body: Value = first.json().await.unwrap();
-    assert!(
-        !body.to_string().contains(&cookie.value),
-        "the token never appears in a body"
-    );
+    assert!(!body.to_string().contains(&cookie.value), "the token never appears in a body");
     assert_eq!(body["auth"], json!({"method": "session", "scopes": ["*"]}));
 
     let second = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let second_cookie = &set_cookies(&second)[0];
-    assert_ne!(
-        second_cookie.value, cookie.value,
-        "no session fixation: a new token every sign-in"
-    );
+    assert_ne!(second_cookie.value, cookie.value, "no session fixation: a new token every sign-in");
 }
 
 #[tokio::test]
@@ -133,12 +106,8 @@ async fn production_cookie_is_secure_prefixed_and_scoped_to_the_apex() {
     // Sign-out expires it with the same Domain and Path, and the server forgets the session.
     let header = format!("{}={}", cookie.name, cookie.value);
     assert_eq!(check(&airlock, &header).await.status(), 200);
-    let out = reqwest::Client::new()
-        .post(airlock.at("/api/auth/sign-out"))
-        .header(COOKIE, &header)
-        .send()
-        .await
-        .unwrap();
+    let out =
+        reqwest::Client::new().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &header).send().await.unwrap();
     assert_eq!(out.status(), 200);
     let cleared = &set_cookies(&out)[0];
     assert_eq!(cleared.name, "__Secure-airlock_session");
@@ -146,11 +115,7 @@ async fn production_cookie_is_secure_prefixed_and_scoped_to_the_apex() {
     assert_eq!(cleared.attr("max-age"), Some("0"));
     assert_eq!(cleared.attr("domain"), Some("example.test"));
     assert_eq!(cleared.attr("path"), Some("/"));
-    assert_eq!(
-        check(&airlock, &header).await.status(),
-        401,
-        "the server forgot the session"
-    );
+    assert_eq!(check(&airlock, &header).await.status(), 401, "the server forgot the session");
 }
 
 #[tokio::test]
@@ -159,22 +124,11 @@ async fn sign_out_forgets_the_session_on_the_server() {
     let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let cookie = &set_cookies(&resp)[0];
     let header = format!("{}={}", cookie.name, cookie.value);
-    let out = reqwest::Client::new()
-        .post(airlock.at("/api/auth/sign-out"))
-        .header(COOKIE, &header)
-        .send()
-        .await
-        .unwrap();
+    let out =
+        reqwest::Client::new().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &header).send().await.unwrap();
     assert_eq!(out.status(), 200);
     let cleared = &set_cookies(&out)[0];
-    assert_eq!(
-        (
-            cleared.attr("max-age"),
-            cleared.attr("path"),
-            cleared.has("domain")
-        ),
-        (Some("0"), Some("/"), false)
-    );
+    assert_eq!((cleared.attr("max-age"), cleared.attr("path"), cleared.has("domain")), (Some("0"), Some("/"), false));
     // Replaying the old cookie (as a thief would) no longer works.
     let replay = check(&airlock, &header).await;
     assert_eq!(replay.status(), 401);
@@ -189,18 +143,9 @@ async fn the_raw_token_is_absent_from_redis() {
     let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let token = set_cookies(&resp)[0].value.clone();
     let dump = redis.dump();
-    assert!(
-        dump.contains("airlock:session:"),
-        "the dump is real:\n{dump}"
-    );
-    assert!(
-        !dump.contains(&token),
-        "the raw token is stored in redis:\n{dump}"
-    );
-    assert!(
-        !dump.contains(ADMIN_PASSWORD),
-        "the password is stored in redis"
-    );
+    assert!(dump.contains("airlock:session:"), "the dump is real:\n{dump}");
+    assert!(!dump.contains(&token), "the raw token is stored in redis:\n{dump}");
+    assert!(!dump.contains(ADMIN_PASSWORD), "the password is stored in redis");
 }
 
 #[tokio::test]
@@ -218,29 +163,18 @@ async fn the_raw_token_is_absent_from_the_embedded_files() {
         let text = String::from_utf8_lossy(&bytes);
         files += 1;
         saw_session |= text.contains(&session_id);
-        assert!(
-            !text.contains(&token),
-            "the raw token is in the embedded files"
-        );
-        assert!(
-            !text.contains(ADMIN_PASSWORD),
-            "the password is in the embedded files"
-        );
+        assert!(!text.contains(&token), "the raw token is in the embedded files");
+        assert!(!text.contains(ADMIN_PASSWORD), "the password is in the embedded files");
     }
-    assert!(
-        files > 0 && saw_session,
-        "the session was written to {}",
-        dir.display()
-    );
+    assert!(files > 0 && saw_session, "the session was written to {}", dir.display());
 }
 
 #[tokio::test]
 async fn two_instances_share_sessions_on_one_redis() {
     let redis = RedisServer::start();
     // A refresh is due one second after sign-in: less than ttl - update_age remains.
-    let options = AirlockOptions::redis(&redis.url())
-        .env("AIRLOCK_SESSION_TTL", "1h")
-        .env("AIRLOCK_SESSION_UPDATE_AGE", "1s");
+    let options =
+        AirlockOptions::redis(&redis.url()).env("AIRLOCK_SESSION_TTL", "1h").env("AIRLOCK_SESSION_UPDATE_AGE", "1s");
     let a = AirlockProcess::start(options.clone()).await;
     let b = AirlockProcess::start(options).await;
 
@@ -253,10 +187,7 @@ async fn two_instances_share_sessions_on_one_redis() {
     // Valid on the other instance, without a refresh yet (and so without a Set-Cookie).
     let on_b = check(&b, &header).await;
     assert_eq!(on_b.status(), 200);
-    assert!(
-        set_cookies(&on_b).is_empty(),
-        "a read that does not refresh sets nothing"
-    );
+    assert!(set_cookies(&on_b).is_empty(), "a read that does not refresh sets nothing");
     let seen: Value = on_b.json().await.unwrap();
     assert_eq!(seen["session"]["id"], made["session"]["id"]);
 
@@ -268,23 +199,12 @@ async fn two_instances_share_sessions_on_one_redis() {
     assert_eq!(reset.len(), 1, "the refresh sets the cookie again");
     assert_eq!(reset[0].value, cookie.value, "same token, new Max-Age");
     let after: Value = refreshed.json().await.unwrap();
-    assert_ne!(
-        after["session"]["expires_at"],
-        made["session"]["expires_at"]
-    );
+    assert_ne!(after["session"]["expires_at"], made["session"]["expires_at"]);
     let on_a: Value = check(&a, &header).await.json().await.unwrap();
-    assert_eq!(
-        on_a["session"]["expires_at"],
-        after["session"]["expires_at"]
-    );
+    assert_eq!(on_a["session"]["expires_at"], after["session"]["expires_at"]);
 
     // Revoked on B (sign-out): refused by A at once.
-    let out = reqwest::Client::new()
-        .post(b.at("/api/auth/sign-out"))
-        .header(COOKIE, &header)
-        .send()
-        .await
-        .unwrap();
+    let out = reqwest::Client::new().post(b.at("/api/auth/sign-out")).header(COOKIE, &header).send().await.unwrap();
     assert_eq!(out.status(), 200);
     assert_eq!(check(&a, &header).await.status(), 401);
 }
@@ -292,40 +212,20 @@ async fn two_instances_share_sessions_on_one_redis() {
 #[tokio::test]
 async fn role_membership_and_disabling_show_on_the_next_check() {
     for redis in [None, Some(RedisServer::start())] {
-        let options = redis
-            .as_ref()
-            .map(|r| AirlockOptions::redis(&r.url()))
-            .unwrap_or_default();
+        let options = redis.as_ref().map(|r| AirlockOptions::redis(&r.url())).unwrap_or_default();
         let airlock = AirlockProcess::start(options).await;
         let admin = airlock.admin().await;
-        airlock
-            .add_user(&admin, "ada@example.com", "ada-password-1", &[])
-            .await;
+        airlock.add_user(&admin, "ada@example.com", "ada-password-1", &[]).await;
         let ada = browser();
-        assert_eq!(
-            airlock
-                .sign_in(&ada, "ada@example.com", "ada-password-1")
-                .await
-                .status(),
-            200
-        );
-        let view = || async {
-            ada.get(airlock.at("/api/auth/session"))
-                .send()
-                .await
-                .unwrap()
-        };
+        assert_eq!(airlock.sign_in(&ada, "ada@example.com", "ada-password-1").await.status(), 200);
+        let view = || async { ada.get(airlock.at("/api/auth/session")).send().await.unwrap() };
         let first: Value = view().await.json().await.unwrap();
         assert_eq!(first["user"]["roles"], json!([]));
         assert_eq!(first["orgs"], json!([]));
 
         let ok = |r: reqwest::Response| async move {
             let status = r.status();
-            assert!(
-                status.is_success(),
-                "{status}: {}",
-                r.text().await.unwrap_or_default()
-            );
+            assert!(status.is_success(), "{status}: {}", r.text().await.unwrap_or_default());
         };
         ok(admin
             .patch(airlock.at("/api/admin/users/ada@example.com"))
@@ -353,19 +253,9 @@ async fn role_membership_and_disabling_show_on_the_next_check() {
         assert_eq!(second["orgs"][0]["slug"], "acme");
         assert_eq!(second["orgs"][0]["name"], "Acme");
         assert_eq!(second["orgs"][0]["role"], "owner");
-        assert!(
-            second["orgs"][0]["id"]
-                .as_str()
-                .unwrap()
-                .starts_with("org_")
-        );
+        assert!(second["orgs"][0]["id"].as_str().unwrap().starts_with("org_"));
 
-        ok(admin
-            .delete(airlock.at("/api/admin/orgs/acme/members/ada@example.com"))
-            .send()
-            .await
-            .unwrap())
-        .await;
+        ok(admin.delete(airlock.at("/api/admin/orgs/acme/members/ada@example.com")).send().await.unwrap()).await;
         let third: Value = view().await.json().await.unwrap();
         assert_eq!(third["orgs"], json!([]));
 
@@ -378,13 +268,7 @@ async fn role_membership_and_disabling_show_on_the_next_check() {
         .await;
         let disabled = view().await;
         assert_eq!(disabled.status(), 401);
-        assert_eq!(
-            airlock
-                .sign_in(&browser(), "ada@example.com", "ada-password-1")
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(airlock.sign_in(&browser(), "ada@example.com", "ada-password-1").await.status(), 401);
         // Enabling again does not bring the ended sessions back.
         ok(admin
             .patch(airlock.at("/api/admin/users/ada@example.com"))
@@ -413,10 +297,7 @@ async fn unknown_email_and_wrong_password_answer_the_same() {
 
 #[tokio::test]
 async fn session_checks_keep_answering_during_a_sign_in_storm() {
-    let airlock = AirlockProcess::start(
-        AirlockOptions::default().env("AIRLOCK_PASSWORD_HASH_CONCURRENCY", "1"),
-    )
-    .await;
+    let airlock = AirlockProcess::start(AirlockOptions::default().env("AIRLOCK_PASSWORD_HASH_CONCURRENCY", "1")).await;
     let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let cookie = &set_cookies(&resp)[0];
     let header = format!("{}={}", cookie.name, cookie.value);
@@ -452,45 +333,22 @@ async fn session_checks_keep_answering_during_a_sign_in_storm() {
     for handle in storm {
         assert_eq!(handle.await.unwrap().unwrap(), 401);
     }
-    assert!(
-        checks >= 5,
-        "the storm ended before any check could run ({checks})"
-    );
-    assert!(
-        slowest < Duration::from_millis(1000),
-        "a session check waited {slowest:?} behind the hashing"
-    );
+    assert!(checks >= 5, "the storm ended before any check could run ({checks})");
+    assert!(slowest < Duration::from_millis(1000), "a session check waited {slowest:?} behind the hashing");
 }
 
 #[tokio::test]
 async fn airlock_restarted_on_the_embedded_store_keeps_sessions() {
     let mut airlock = AirlockProcess::start(AirlockOptions::default()).await;
     let client = airlock.admin().await;
-    let before: Value = client
-        .get(airlock.at("/api/auth/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = client.get(airlock.at("/api/auth/session")).send().await.unwrap().json().await.unwrap();
     airlock.restart().await;
-    let after = client
-        .get(airlock.at("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let after = client.get(airlock.at("/api/auth/session")).send().await.unwrap();
     assert_eq!(after.status(), 200);
     let after: Value = after.json().await.unwrap();
     assert_eq!(after["session"]["id"], before["session"]["id"]);
     // The bootstrap admin was created once, not again.
-    assert_eq!(
-        airlock
-            .output()
-            .matches("created the bootstrap admin")
-            .count(),
-        1
-    );
+    assert_eq!(airlock.output().matches("created the bootstrap admin").count(), 1);
 }
 
 #[tokio::test]
@@ -499,144 +357,52 @@ async fn own_sessions_list_and_revoke() {
     let laptop = airlock.admin().await;
     let phone = airlock.admin().await;
     let tablet = airlock.admin().await;
-    let list: Vec<Value> = laptop
-        .get(airlock.at("/api/auth/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = laptop.get(airlock.at("/api/auth/sessions")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list.len(), 3);
     assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
-    assert!(
-        list.iter()
-            .all(|s| s["ip"] == "127.0.0.1" && s.get("token_hash").is_none())
-    );
+    assert!(list.iter().all(|s| s["ip"] == "127.0.0.1" && s.get("token_hash").is_none()));
 
-    let phone_view: Value = phone
-        .get(airlock.at("/api/auth/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let phone_view: Value = phone.get(airlock.at("/api/auth/session")).send().await.unwrap().json().await.unwrap();
     let phone_id = phone_view["session"]["id"].as_str().unwrap();
-    let revoked = laptop
-        .delete(airlock.at(&format!("/api/auth/sessions/{phone_id}")))
-        .send()
-        .await
-        .unwrap();
+    let revoked = laptop.delete(airlock.at(&format!("/api/auth/sessions/{phone_id}"))).send().await.unwrap();
     assert_eq!(revoked.status(), 200);
-    assert_eq!(
-        phone
-            .get(airlock.at("/api/auth/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        laptop
-            .delete(airlock.at("/api/auth/sessions/ses_unknown"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(phone.get(airlock.at("/api/auth/session")).send().await.unwrap().status(), 401);
+    assert_eq!(laptop.delete(airlock.at("/api/auth/sessions/ses_unknown")).send().await.unwrap().status(), 404);
 
-    let others = laptop
-        .post(airlock.at("/api/auth/sessions/revoke-others"))
-        .send()
-        .await
-        .unwrap();
+    let others = laptop.post(airlock.at("/api/auth/sessions/revoke-others")).send().await.unwrap();
     assert_eq!(others.json::<Value>().await.unwrap()["revoked"], 1);
-    assert_eq!(
-        tablet
-            .get(airlock.at("/api/auth/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        laptop
-            .get(airlock.at("/api/auth/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(tablet.get(airlock.at("/api/auth/session")).send().await.unwrap().status(), 401);
+    assert_eq!(laptop.get(airlock.at("/api/auth/session")).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]
 async fn the_login_page_works_without_javascript() {
     let airlock = AirlockProcess::start(AirlockOptions::default()).await;
     let client = browser();
-    let page = client
-        .get(airlock.at("/login?redirect=/"))
-        .send()
-        .await
-        .unwrap();
+    let page = client.get(airlock.at("/login?redirect=/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains("<form method=\"post\" action=\"/api/auth/sign-in\">"));
     assert!(!html.contains("<script"));
 
     let bad = client
         .post(airlock.at("/api/auth/sign-in"))
-        .form(&[
-            ("email", ADMIN_EMAIL),
-            ("password", "nope-nope"),
-            ("redirect", "/"),
-        ])
+        .form(&[("email", ADMIN_EMAIL), ("password", "nope-nope"), ("redirect", "/")])
         .send()
         .await
         .unwrap();
     assert_eq!(bad.status(), 401);
-    assert!(
-        bad.text()
-            .await
-            .unwrap()
-            .contains("invalid email or password")
-    );
+    assert!(bad.text().await.unwrap().contains("invalid email or password"));
 
     let good = client
         .post(airlock.at("/api/auth/sign-in"))
-        .form(&[
-            ("email", ADMIN_EMAIL),
-            ("password", ADMIN_PASSWORD),
-            ("redirect", "/"),
-        ])
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD), ("redirect", "/")])
         .send()
         .await
         .unwrap();
     assert_eq!(good.status(), 303);
-    assert_eq!(
-        good.headers()["location"],
-        format!("{}/", airlock.url).as_str()
-    );
-    let home = client
-        .get(airlock.at("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        home.contains(ADMIN_EMAIL),
-        "the account page shows who is signed in"
-    );
+    assert_eq!(good.headers()["location"], format!("{}/", airlock.url).as_str());
+    let home = client.get(airlock.at("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains(ADMIN_EMAIL), "the account page shows who is signed in");
 }

@@ -1,9 +1,9 @@
 //! One suite, every backend: the embedded store and Redis must behave the same.
 
+use airlock::Error;
 use airlock::store::embedded::EmbeddedStore;
 use airlock::store::redis::RedisStore;
 use airlock::store::{DynStore, OrgRecord, SessionRecord, Store, UserRecord};
-use airlock::Error;
 use airlock_system_tests::RedisServer;
 use shared::{GlobalRole, OrgRole};
 use std::sync::Arc;
@@ -70,7 +70,8 @@ async fn store_contract(store: DynStore) {
     store.put_membership("org_beta", "usr_ada", OrgRole::Viewer).await.unwrap();
     store.put_membership("org_acme", "usr_ada", OrgRole::Member).await.unwrap();
     store.put_membership("org_acme", "usr_ada", OrgRole::Operator).await.unwrap();
-    let roles: Vec<_> = store.memberships_of("usr_ada").await.unwrap().into_iter().map(|m| (m.org.slug, m.role)).collect();
+    let roles: Vec<_> =
+        store.memberships_of("usr_ada").await.unwrap().into_iter().map(|m| (m.org.slug, m.role)).collect();
     assert_eq!(roles, [("acme".to_owned(), OrgRole::Operator), ("beta".to_owned(), OrgRole::Viewer)]);
     assert!(store.remove_membership("org_beta", "usr_ada").await.unwrap());
     assert!(!store.remove_membership("org_beta", "usr_ada").await.unwrap());

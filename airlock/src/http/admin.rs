@@ -130,7 +130,11 @@ pub async fn revoke_user_sessions(
     Ok(Json(json!({"revoked": count})))
 }
 
-pub async fn revoke_session(State(state): State<AppState>, Admin { actor }: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Admin { actor }: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     let session = state.airlock.revoke_session(&id, None, crate::service::now()).await?;
     tracing::info!(target: "admin", %actor, session = %session.id, "revoked session");
     Ok(Json(json!({"revoked": session.id})))

@@ -99,11 +99,8 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
 /// Answers a declared oversized body before anything reads it (chunked bodies are caught by the
 /// body limit when read).
 async fn reject_oversized(request: Request, next: Next) -> Result<Response, Error> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }

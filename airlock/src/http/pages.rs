@@ -43,7 +43,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     // The pages need no script and must never be framed (clickjacking).
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
@@ -90,11 +92,8 @@ pub async fn home(State(state): State<AppState>, request: Request) -> Result<Res
     };
     let view = &checked.view;
     let roles: Vec<&str> = view.user.roles.iter().map(|r| r.as_str()).collect();
-    let orgs: String = view
-        .orgs
-        .iter()
-        .map(|o| format!("<li>{} <small>({})</small></li>", escape(&o.name), o.role))
-        .collect();
+    let orgs: String =
+        view.orgs.iter().map(|o| format!("<li>{} <small>({})</small></li>", escape(&o.name), o.role)).collect();
     let body = format!(
         "<h1>Signed in</h1><p><strong>{name}</strong> &lt;{email}&gt;</p><p>Roles: {roles}</p>\
          <p>Organisations:</p><ul>{orgs}</ul>\

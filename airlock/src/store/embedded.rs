@@ -219,7 +219,10 @@ fn persist(db: &Database, rows: Vec<Row>) -> Result<()> {
     for row in rows {
         match row {
             Row::Put(def, key, value) => {
-                txn.open_table(def).map_err(storage_error)?.insert(key.as_str(), value.as_str()).map_err(storage_error)?;
+                txn.open_table(def)
+                    .map_err(storage_error)?
+                    .insert(key.as_str(), value.as_str())
+                    .map_err(storage_error)?;
             }
             Row::Delete(def, key) => {
                 txn.open_table(def).map_err(storage_error)?.remove(key.as_str()).map_err(storage_error)?;
@@ -341,10 +344,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_membership(&self, org_id: &str, user_id: &str, role: OrgRole) -> Result<()> {
-        self.write(|_| {
-            Ok(((), vec![Change::PutMembership { user_id: user_id.into(), org_id: org_id.into(), role }]))
-        })
-        .await
+        self.write(|_| Ok(((), vec![Change::PutMembership { user_id: user_id.into(), org_id: org_id.into(), role }])))
+            .await
     }
 
     async fn remove_membership(&self, org_id: &str, user_id: &str) -> Result<bool> {
@@ -372,7 +373,11 @@ impl Store for EmbeddedStore {
         self.read(|s| {
             let session = s.session_by_token.get(token_hash).and_then(|id| s.live_session(id, now))?;
             let user = s.users.get(&session.user_id)?;
-            Some(SessionBundle { session: session.clone(), user: user.clone(), memberships: s.memberships_of(&user.id) })
+            Some(SessionBundle {
+                session: session.clone(),
+                user: user.clone(),
+                memberships: s.memberships_of(&user.id),
+            })
         })
     }
 

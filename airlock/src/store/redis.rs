@@ -325,9 +325,22 @@ impl Store for RedisStore {
         let expires = unix_millis(session.expires_at);
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .cmd("SET").arg(self.key("session", &session.id)).arg(encode(session)?).arg("PXAT").arg(expires).ignore()
-            .cmd("SET").arg(self.key("session_token", &session.token_hash)).arg(&session.id).arg("PXAT").arg(expires).ignore()
-            .cmd("SADD").arg(self.key("user_sessions", &session.user_id)).arg(&session.id).ignore();
+            .cmd("SET")
+            .arg(self.key("session", &session.id))
+            .arg(encode(session)?)
+            .arg("PXAT")
+            .arg(expires)
+            .ignore()
+            .cmd("SET")
+            .arg(self.key("session_token", &session.token_hash))
+            .arg(&session.id)
+            .arg("PXAT")
+            .arg(expires)
+            .ignore()
+            .cmd("SADD")
+            .arg(self.key("user_sessions", &session.user_id))
+            .arg(&session.id)
+            .ignore();
         self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
     }
 
