@@ -406,3 +406,31 @@ async fn the_login_page_works_without_javascript() {
     let home = client.get(airlock.at("/")).send().await.unwrap().text().await.unwrap();
     assert!(home.contains(ADMIN_EMAIL), "the account page shows who is signed in");
 }
+
+/// Counts of write commands Redis has executed (scripts' inner commands included).
+fn redis_writes(redis: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut redis.connection()).unwrap();
+    info.lines()
+        .filter(|l| {
+            ["cmdstat_set:", "cmdstat_pexpireat:", "cmdstat_del:", "cmdstat_sadd:"].iter().any(|c| l.starts_with(c))
+        })
+        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_check_that_does_not_refresh_writes_nothing() {
+    let redis = RedisServer::start();
+    let airlock = AirlockProcess::start(AirlockOptions::redis(&redis.url())).await;
+    let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = &set_cookies(&resp)[0];
+    let header = format!("{}={}", cookie.name, cookie.value);
+    let before = redis_writes(&redis);
+    assert!(before > 0, "the sign-in itself wrote");
+    for _ in 0..10 {
+        let resp = check(&airlock, &header).await;
+        assert_eq!(resp.status(), 200);
+        assert!(set_cookies(&resp).is_empty());
+    }
+    assert_eq!(redis_writes(&redis), before, "session checks wrote to the store");
+}
