@@ -3,8 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::origins::{OriginPolicy, TrustedOrigin};
+use ipnet::IpNet;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
@@ -18,6 +19,7 @@ pub struct RawConfig {
     pub cookie_domain: Option<String>,
     pub cookie_secure: Option<bool>,
     pub trusted_origins: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<String>>,
     pub store: Option<String>,
     pub store_timeout: Option<String>,
     pub redis_prefix: Option<String>,
@@ -53,6 +55,8 @@ pub struct Config {
     pub cookie_domain: Option<String>,
     pub cookie_secure: bool,
     pub origins: OriginPolicy,
+    /// Peers whose `X-Forwarded-*` headers are believed (reverse proxies).
+    pub trusted_proxies: Vec<IpNet>,
     pub store: StoreUrl,
     pub store_timeout: Duration,
     pub redis_prefix: String,
@@ -68,6 +72,16 @@ pub struct Config {
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 const DEFAULT_STORE: &str = "embedded:./airlock-data";
+/// A proxy on the same host (nginx, Caddy in front of airlock) is trusted by default.
+const DEFAULT_TRUSTED_PROXIES: &[&str] = &["127.0.0.0/8", "::1/128"];
+
+/// `10.0.0.0/8`, `192.168.1.10` or `::1`.
+fn parse_proxy(text: &str) -> Result<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| Error::config("trusted_proxies", format!("`{text}` is not an IP address or CIDR range")))
+}
 
 /// Every key, for the environment overlay and the README.
 pub const KEYS: &[&str] = &[
@@ -76,6 +90,7 @@ pub const KEYS: &[&str] = &[
     "cookie_domain",
     "cookie_secure",
     "trusted_origins",
+    "trusted_proxies",
     "store",
     "store_timeout",
     "redis_prefix",
@@ -114,7 +129,7 @@ impl RawConfig {
 /// Gives an environment string the TOML type its key expects.
 fn env_value(key: &'static str, value: &str) -> Result<toml::Value> {
     Ok(match key {
-        "trusted_origins" => toml::Value::Array(
+        "trusted_origins" | "trusted_proxies" => toml::Value::Array(
             value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
         ),
         "cookie_secure" => toml::Value::Boolean(
@@ -182,6 +197,11 @@ fn parse_store(value: &str) -> Result<StoreUrl> {
 }
 
 impl Config {
+    /// Whether a peer's `X-Forwarded-*` headers may be believed.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
+
     /// Validates `raw`. `dev` relaxes what plain-HTTP local development needs relaxed.
     pub fn from_raw(raw: RawConfig, dev: bool) -> Result<Self> {
         let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
@@ -248,6 +268,11 @@ impl Config {
             }
         }
 
+        let trusted_proxies = match raw.trusted_proxies {
+            Some(list) => list.iter().map(|p| parse_proxy(p)).collect::<Result<Vec<_>>>()?,
+            None => DEFAULT_TRUSTED_PROXIES.iter().map(|p| parse_proxy(p)).collect::<Result<Vec<_>>>()?,
+        };
+
         let store = parse_store(raw.store.as_deref().unwrap_or(DEFAULT_STORE))?;
         let store_timeout = duration_or("store_timeout", &raw.store_timeout, Duration::from_secs(2))?;
         let session_ttl = duration_or("session_ttl", &raw.session_ttl, Duration::from_secs(7 * 86_400))?;
@@ -285,7 +310,8 @@ impl Config {
         Ok(Self {
             dev,
             listen,
-            origins: OriginPolicy::new(public_url.clone(), trusted),
+            origins: OriginPolicy::new(public_url.clone(), trusted).trusting_loopback(dev),
+            trusted_proxies,
             public_url,
             cookie_domain,
             cookie_secure,

@@ -81,6 +81,9 @@ impl TrustedOrigin {
 pub struct OriginPolicy {
     own: Url,
     trusted: Vec<TrustedOrigin>,
+    /// `--dev` only: any `http://127.0.0.1:*`, `http://localhost:*` or `http://[::1]:*` origin
+    /// is trusted, so that local apps work without configuration.
+    loopback: bool,
 }
 
 /// Longest redirect target accepted; real ones are far shorter.
@@ -88,7 +91,23 @@ const MAX_REDIRECT_LEN: usize = 2048;
 
 impl OriginPolicy {
     pub fn new(own: Url, trusted: Vec<TrustedOrigin>) -> Self {
-        Self { own, trusted }
+        Self { own, trusted, loopback: false }
+    }
+
+    /// Trusts every loopback http origin too (for `--dev`).
+    pub fn trusting_loopback(mut self, loopback: bool) -> Self {
+        self.loopback = loopback;
+        self
+    }
+
+    fn is_loopback(url: &Url) -> bool {
+        url.scheme() == "http"
+            && match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            }
     }
 
     pub fn own_origin(&self) -> &Url {
@@ -101,7 +120,9 @@ impl OriginPolicy {
 
     /// Whether `url` is same-origin with airlock or covered by `trusted_origins`.
     pub fn is_trusted(&self, url: &Url) -> bool {
-        url.origin() == self.own.origin() || self.trusted.iter().any(|t| t.matches(url))
+        url.origin() == self.own.origin()
+            || self.trusted.iter().any(|t| t.matches(url))
+            || (self.loopback && Self::is_loopback(url))
     }
 
     /// The CSRF rule for a state-changing request, given its `Origin`, `Referer` and
@@ -259,6 +280,17 @@ mod tests {
             }
         }
         assert!(p.safe_redirect(&format!("/{}", "a".repeat(MAX_REDIRECT_LEN))).is_none());
+    }
+
+    #[test]
+    fn loopback_is_trusted_only_when_asked() {
+        let url = Url::parse("http://127.0.0.1:7071/notes").unwrap();
+        assert!(!policy().is_trusted(&url));
+        let dev = policy().trusting_loopback(true);
+        assert!(dev.is_trusted(&url));
+        assert!(dev.is_trusted(&Url::parse("http://localhost:3000/").unwrap()));
+        assert!(!dev.is_trusted(&Url::parse("https://127.0.0.1.evil.com/").unwrap()));
+        assert!(!dev.is_trusted(&Url::parse("http://localhost.evil.com/").unwrap()));
     }
 
     #[test]

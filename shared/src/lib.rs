@@ -2,11 +2,13 @@
 //! apps add). Everything here is part of the contract: field names, role names, cookie and
 //! header names. Nothing here does I/O.
 
+pub mod app_role;
 pub mod error;
 pub mod names;
 pub mod roles;
 pub mod session;
 
+pub use app_role::{AppRole, RoleMapping};
 pub use error::ErrorBody;
 pub use roles::{GlobalRole, OrgRole};
 pub use session::{AuthInfo, AuthMethod, OrgView, SessionInfo, SessionView, UserView};

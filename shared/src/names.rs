@@ -44,6 +44,20 @@ impl IdentityHeaders {
     }
 }
 
+impl IdentityHeaders {
+    /// The identity headers for a verified caller, as (name, value) pairs: id, email, the app
+    /// role, and the member orgs' slugs comma-separated.
+    pub fn values(&self, view: &crate::SessionView, role: crate::AppRole) -> [(&str, String); 4] {
+        let orgs: Vec<&str> = view.orgs.iter().map(|o| o.slug.as_str()).collect();
+        [
+            (self.user_id.as_str(), view.user.id.clone()),
+            (self.user_email.as_str(), view.user.email.clone()),
+            (self.user_role.as_str(), role.as_str().to_owned()),
+            (self.user_orgs.as_str(), orgs.join(",")),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,6 +167,29 @@ impl AirlockProcess {
         }
     }
 
+    /// SIGSTOP: airlock hangs (its port still accepts connections, nothing answers).
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        let child = self.child.as_ref().expect("airlock is running");
+        // SAFETY: kill(2) on a child we spawned and have not waited for.
+        let rc = unsafe { libc::kill(child.id() as i32, signal) };
+        assert_eq!(rc, 0, "signal {signal} to airlock");
+    }
+
+    /// Starts a stopped or killed process again on the same port and store.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "airlock is still running");
+        self.spawn().await;
+    }
+
     /// Stops and starts again on the same port and store.
     pub async fn restart(&mut self) {
         self.stop();

@@ -6,9 +6,11 @@
 //! builds its binary).
 
 pub mod airlock;
+pub mod lore;
 pub mod redis;
 
 pub use airlock::{ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess};
+pub use lore::LoreProcess;
 pub use redis::RedisServer;
 
 use std::net::TcpListener;

@@ -32,6 +32,10 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
+        self.spawn_with(&[]);
+    }
+
+    fn spawn_with(&mut self, extra: &[&str]) {
         let mut cmd = Command::new("redis-server");
         cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", ""])
             .args(["--dir", &self.dir.path().display().to_string()])
@@ -45,6 +49,7 @@ impl RedisServer {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
+        cmd.args(extra);
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot start redis-server ({e}): run the tests with ./scripts/test, which installs it")
         });
@@ -70,8 +75,33 @@ impl RedisServer {
 
     /// Starts again on the same port and directory (a persistent one reloads its data).
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// [`Self::restart`] with extra `redis-server` arguments for this run only (for example
+    /// `--key-load-delay` to make a persistent Redis load slowly).
+    pub fn restart_with(&mut self, extra: &[&str]) {
         self.kill();
-        self.spawn();
+        self.spawn_with(extra);
+    }
+
+    /// SIGSTOP: the process freezes. Its sockets stay open and the kernel still accepts new
+    /// connections, but nothing answers: a hung host, not a dead one.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let pid = i32::try_from(child.id()).expect("pid fits in pid_t");
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet waited for).
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "signal {signal} to redis-server: {}", std::io::Error::last_os_error());
     }
 
     /// A plain connection for the test to inspect what airlock wrote.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bad_input;
+mod edge;
 mod faults;
 mod sessions;
 mod store_suite;

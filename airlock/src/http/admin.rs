@@ -3,12 +3,12 @@
 
 use super::AppState;
 use super::auth::SessionSummary;
-use super::extract::{Admin, JsonBody};
+use super::extract::{Admin, JsonBody, PathParam};
 use crate::accounts::{NewUser, UserPatch};
 use crate::error::Error;
 use crate::store::{OrgRecord, UserRecord};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -71,7 +71,11 @@ pub async fn list_users(State(state): State<AppState>, _: Admin) -> Result<Json<
     Ok(Json(state.airlock.list_users().await?.into_iter().map(UserOut::from).collect()))
 }
 
-pub async fn get_user(State(state): State<AppState>, _: Admin, Path(user): Path<String>) -> Result<Json<Value>, Error> {
+pub async fn get_user(
+    State(state): State<AppState>,
+    _: Admin,
+    PathParam(user): PathParam<String>,
+) -> Result<Json<Value>, Error> {
     let user = state.airlock.find_user(&user).await?;
     let orgs: Vec<Value> = state
         .airlock
@@ -101,7 +105,7 @@ pub struct PatchUser {
 pub async fn update_user(
     State(state): State<AppState>,
     Admin { actor }: Admin,
-    Path(user): Path<String>,
+    PathParam(user): PathParam<String>,
     JsonBody(body): JsonBody<PatchUser>,
 ) -> Result<Json<UserOut>, Error> {
     let patch = UserPatch { name: body.name, roles: body.roles, disabled: body.disabled, password: body.password };
@@ -112,7 +116,7 @@ pub async fn update_user(
 pub async fn user_sessions(
     State(state): State<AppState>,
     _: Admin,
-    Path(user): Path<String>,
+    PathParam(user): PathParam<String>,
 ) -> Result<Json<Vec<SessionSummary>>, Error> {
     let user = state.airlock.find_user(&user).await?;
     let sessions = state.airlock.sessions_of(&user.id, crate::service::now()).await?;
@@ -122,7 +126,7 @@ pub async fn user_sessions(
 pub async fn revoke_user_sessions(
     State(state): State<AppState>,
     Admin { actor }: Admin,
-    Path(user): Path<String>,
+    PathParam(user): PathParam<String>,
 ) -> Result<Json<Value>, Error> {
     let user = state.airlock.find_user(&user).await?;
     let count = state.airlock.revoke_sessions_of(&user.id, None).await?;
@@ -133,7 +137,7 @@ pub async fn revoke_user_sessions(
 pub async fn revoke_session(
     State(state): State<AppState>,
     Admin { actor }: Admin,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<Value>, Error> {
     let session = state.airlock.revoke_session(&id, None, crate::service::now()).await?;
     tracing::info!(target: "admin", %actor, session = %session.id, "revoked session");
@@ -172,7 +176,7 @@ pub struct AddMember {
 pub async fn add_member(
     State(state): State<AppState>,
     Admin { actor }: Admin,
-    Path(slug): Path<String>,
+    PathParam(slug): PathParam<String>,
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let (org, user) = state.airlock.add_member(&slug, &body.email, body.role).await?;
@@ -183,7 +187,7 @@ pub async fn add_member(
 pub async fn remove_member(
     State(state): State<AppState>,
     Admin { actor }: Admin,
-    Path((slug, email)): Path<(String, String)>,
+    PathParam((slug, email)): PathParam<(String, String)>,
 ) -> Result<Json<Value>, Error> {
     state.airlock.remove_member(&slug, &email).await?;
     tracing::info!(target: "admin", %actor, org = %slug, user = %email, "removed membership");

@@ -1,13 +1,13 @@
 //! The session API: sign-in, sign-out, the live check, and the caller's own sessions.
 
 use super::AppState;
-use super::extract::{Client, CurrentSession, Jar, JsonOrForm, QueryParams, is_form};
+use super::extract::{Client, CurrentSession, Jar, JsonOrForm, PathParam, QueryParams, is_form};
 use super::pages;
 use crate::error::Error;
 use crate::store::SessionRecord;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -135,7 +135,7 @@ pub async fn revoke_session(
     State(state): State<AppState>,
     Jar(cookies): Jar,
     CurrentSession(checked): CurrentSession,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, Error> {
     let revoked = state.airlock.revoke_session(&id, Some(&checked.user.id), crate::service::now()).await?;
     if revoked.id == checked.session.id {

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use shared::GlobalRole;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tower_cookies::Cookies;
 
 /// Largest request body airlock reads.
@@ -99,15 +99,53 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
     }
 }
 
+/// Whether the TCP peer is a trusted proxy, whose `X-Forwarded-*` headers count.
+pub struct Peer {
+    pub trusted_proxy: bool,
+}
+
+impl FromRequestParts<AppState> for Peer {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        Ok(Peer { trusted_proxy: ip.is_some_and(|ip| state.config.is_trusted_proxy(ip)) })
+    }
+}
+
+/// The client's address: the socket's peer, or, when that peer is a trusted proxy, the
+/// rightmost `X-Forwarded-For` hop that is not itself a trusted proxy (everything left of it
+/// could have been written by the client).
+pub fn client_ip(peer: Option<IpAddr>, forwarded_for: &[&str], is_trusted: impl Fn(IpAddr) -> bool) -> Option<IpAddr> {
+    let peer = peer?;
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let hops = forwarded_for.iter().flat_map(|v| v.split(',')).map(str::trim).collect::<Vec<_>>();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => client = ip,
+            Ok(ip) => return Some(ip),
+            // Garbage in the chain: stop at the last hop we could read.
+            Err(_) => return Some(client),
+        }
+    }
+    Some(client)
+}
+
 /// The caller's user agent and IP, kept with a new session.
 pub struct Client(pub ClientInfo);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let forwarded: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let ip = client_ip(peer, &forwarded, |ip| state.config.is_trusted_proxy(ip)).map(|ip| ip.to_string());
         Ok(Client(ClientInfo { user_agent, ip }))
     }
 }
@@ -182,7 +220,56 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+impl From<axum::extract::rejection::PathRejection> for Error {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        if rejection.status().is_server_error() {
+            Error::internal(rejection.body_text())
+        } else {
+            Error::bad_request(format!("malformed path: {}", rejection.body_text()))
+        }
+    }
+}
+
+/// `axum::extract::Path`, rejecting with our JSON errors (e.g. a segment that percent-decodes to
+/// invalid UTF-8).
+pub struct PathParam<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParam<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
 /// Whether the request is an HTML form post (the login page) rather than an API call.
 pub fn is_form(headers: &HeaderMap) -> bool {
     content_type(headers).as_deref() == Some("application/x-www-form-urlencoded")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let trusted = |ip: IpAddr| ip.is_loopback() || ip == "10.0.0.2".parse::<IpAddr>().unwrap();
+        // A direct client: its headers are ignored.
+        assert_eq!(client_ip(Some(ip("203.0.113.9")), &["1.2.3.4"], trusted), Some(ip("203.0.113.9")));
+        // Behind a trusted proxy: the rightmost untrusted hop, whatever the client prepended.
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &["6.6.6.6, 198.51.100.7"], trusted), Some(ip("198.51.100.7")));
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.1")), &["6.6.6.6", "198.51.100.7, 10.0.0.2"], trusted),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &[], trusted), Some(ip("127.0.0.1")));
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &["garbage"], trusted), Some(ip("127.0.0.1")));
+        assert_eq!(client_ip(None, &["1.2.3.4"], trusted), None);
+    }
 }

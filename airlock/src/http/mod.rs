@@ -11,11 +11,13 @@ pub mod error;
 mod extract;
 mod health;
 mod pages;
+mod verify;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::service::Airlock;
 use axum::Router;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -24,7 +26,9 @@ use axum::routing::{delete, get, patch, post};
 use cookie::SessionCookie;
 use error::error_response;
 use extract::MAX_BODY_BYTES;
+use futures::StreamExt;
 use std::sync::Arc;
+use std::time::Duration;
 use tower_cookies::CookieManagerLayer;
 
 /// Shared by every handler; cheap to clone.
@@ -62,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/sessions", get(auth::list_sessions))
         .route("/api/auth/sessions/{id}", delete(auth::revoke_session))
         .route("/api/auth/sessions/revoke-others", post(auth::revoke_others))
+        .route("/api/auth/verify", get(verify::verify))
         .nest("/api/admin", admin)
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -70,7 +75,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(CookieManagerLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(reject_oversized))
+        .layer(middleware::from_fn(read_body))
         .with_state(state)
 }
 
@@ -96,13 +101,52 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
     Ok(next.run(request).await)
 }
 
-/// Answers a declared oversized body before anything reads it (chunked bodies are caught by the
-/// body limit when read).
-async fn reject_oversized(request: Request, next: Next) -> Result<Response, Error> {
+/// Most of an oversized body airlock reads and throws away so that the client sees its 413.
+const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// Longest airlock spends throwing an oversized body away.
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+
+/// Reads the whole body (at most [`MAX_BODY_BYTES`]) before any handler runs, so that no
+/// handler answers early with a body still unread. An oversized body answers 413, but only
+/// after reading and discarding what the client is still sending (bounded): closing a
+/// connection with unread data resets it, and the client would see a broken pipe instead of
+/// the 413 (the "lingering close" of nginx and Apache).
+async fn read_body(request: Request, next: Next) -> Result<Response, Error> {
+    let (parts, body) = request.into_parts();
     let declared =
-        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let mut stream = body.into_data_stream();
+    if let Some(len) = declared.filter(|len| *len > MAX_BODY_BYTES as u64) {
+        // A client waiting for `100 Continue` has sent nothing yet: reading would ask for it.
+        let expects_continue =
+            parts.headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !expects_continue && len <= DRAIN_MAX_BYTES {
+            drain(stream).await;
+        }
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    Ok(next.run(request).await)
+    let mut buffered = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::bad_request(format!("cannot read the request body: {e}")))?;
+        if buffered.len() + chunk.len() > MAX_BODY_BYTES {
+            drain(stream).await;
+            return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+        }
+        buffered.extend_from_slice(&chunk);
+    }
+    Ok(next.run(Request::from_parts(parts, Body::from(buffered))).await)
+}
+
+/// Reads and discards the rest of a body, within [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`].
+async fn drain(mut stream: BodyDataStream) {
+    let discard = async {
+        let mut total = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            total += chunk.len() as u64;
+            if total > DRAIN_MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, discard).await;
 }

@@ -1,0 +1,193 @@
+//! The one client edge-mw uses to ask airlock `GET /api/auth/session`: pooled connections,
+//! concurrent identical checks coalesced into one call, an optional bounded cache, and the
+//! circuit breaker.
+
+use crate::breaker::{Admission, CircuitBreaker};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use http::HeaderValue;
+use sha2::{Digest, Sha256};
+use shared::SessionView;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the caller presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Airlock's session cookie (only this cookie is ever forwarded, never the app's others).
+    SessionCookie { name: &'static str, value: String },
+    /// `Authorization: Bearer …` (an API token or an airlock access token).
+    Bearer(String),
+}
+
+impl Credential {
+    /// The cache and coalescing key: a hash, so that no credential sits in memory as a key.
+    fn key(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        match self {
+            Credential::SessionCookie { name, value } => {
+                hasher.update(b"cookie\0");
+                hasher.update(name.as_bytes());
+                hasher.update(b"\0");
+                hasher.update(value.as_bytes());
+            }
+            Credential::Bearer(token) => {
+                hasher.update(b"bearer\0");
+                hasher.update(token.as_bytes());
+            }
+        }
+        hasher.finalize().into()
+    }
+}
+
+/// Airlock's answer about one credential.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Authenticated {
+        view: Arc<SessionView>,
+        /// Airlock re-set the session cookie (sliding refresh): passed on to the browser.
+        set_cookie: Option<HeaderValue>,
+    },
+    /// No, unknown, expired or revoked credentials.
+    Unauthenticated,
+    /// Airlock could not be asked (down, timed out, 5xx, circuit open).
+    Unavailable { retry_after: Duration },
+}
+
+/// Settings of the client, from the layer's builder.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub session_url: url::Url,
+    pub timeout: Duration,
+    pub cache: Option<(Duration, u64)>,
+    pub breaker_threshold: u32,
+    pub breaker_open_for: Duration,
+}
+
+type InFlight = Shared<BoxFuture<'static, Verdict>>;
+
+pub struct AirlockClient {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    breaker: CircuitBreaker,
+    cache: Option<moka::sync::Cache<[u8; 32], Verdict>>,
+    in_flight: Mutex<HashMap<[u8; 32], InFlight>>,
+}
+
+impl std::fmt::Debug for AirlockClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AirlockClient").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl AirlockClient {
+    pub fn new(settings: ClientSettings) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let cache = settings
+            .cache
+            .map(|(ttl, capacity)| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
+        Ok(Self {
+            http,
+            breaker: CircuitBreaker::new(settings.breaker_threshold, settings.breaker_open_for),
+            settings,
+            cache,
+            in_flight: Mutex::default(),
+        })
+    }
+
+    /// Asks airlock about `credential`: from the cache if enabled, joined to an identical call
+    /// already in flight, or as a new call.
+    pub async fn check(self: &Arc<Self>, credential: Credential) -> Verdict {
+        let key = credential.key();
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            return hit;
+        }
+        let call = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            in_flight
+                .entry(key)
+                .or_insert_with(|| {
+                    let this = self.clone();
+                    async move {
+                        let verdict = this.ask(credential).await;
+                        if let Some(cache) = &this.cache
+                            && !matches!(verdict, Verdict::Unavailable { .. })
+                        {
+                            cache.insert(key, verdict.clone());
+                        }
+                        this.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                        verdict
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        call.await
+    }
+
+    async fn ask(&self, credential: Credential) -> Verdict {
+        let probe = match self.breaker.admit(Instant::now()) {
+            Admission::Call { probe } => probe,
+            Admission::Reject { retry_after } => return Verdict::Unavailable { retry_after },
+        };
+        let request = self.http.get(self.settings.session_url.clone());
+        let request = match &credential {
+            Credential::SessionCookie { name, value } => {
+                request.header(http::header::COOKIE, format!("{name}={value}"))
+            }
+            Credential::Bearer(token) => request.bearer_auth(token),
+        };
+        let outcome = request.send().await;
+        let verdict = match outcome {
+            Ok(response) if response.status() == http::StatusCode::OK => {
+                let set_cookie = session_set_cookie(response.headers());
+                match response.json::<SessionView>().await {
+                    Ok(view) => Verdict::Authenticated { view: Arc::new(view), set_cookie },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "airlock answered an unreadable session view");
+                        self.unavailable()
+                    }
+                }
+            }
+            Ok(response) if response.status().is_server_error() => {
+                tracing::warn!(status = %response.status(), "airlock answered an error");
+                self.unavailable()
+            }
+            Ok(_) => Verdict::Unauthenticated,
+            Err(e) => {
+                tracing::warn!(error = %e, timeout = ?self.settings.timeout, "airlock unreachable");
+                self.unavailable()
+            }
+        };
+        match verdict {
+            Verdict::Unavailable { .. } => self.breaker.record_failure(Instant::now()),
+            _ => self.breaker.record_success(),
+        }
+        if probe {
+            tracing::info!(up = !matches!(verdict, Verdict::Unavailable { .. }), "probed airlock");
+        }
+        verdict
+    }
+
+    fn unavailable(&self) -> Verdict {
+        Verdict::Unavailable { retry_after: self.settings.breaker_open_for.max(Duration::from_secs(1)) }
+    }
+}
+
+/// Airlock's `Set-Cookie` for its session cookie, if it sent one (sliding refresh).
+fn session_set_cookie(headers: &http::HeaderMap) -> Option<HeaderValue> {
+    headers.get_all(http::header::SET_COOKIE).iter().find_map(|value| {
+        let text = value.to_str().ok()?;
+        let name = text.split('=').next()?.trim();
+        shared::names::SESSION_COOKIE_NAMES.contains(&name).then(|| value.clone())
+    })
+}

@@ -1,0 +1,65 @@
+//! Identity headers: stripped from every incoming request first, then set from airlock's answer.
+//! Pure functions over `http::HeaderMap`.
+
+use crate::user::AuthUser;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use shared::names::IdentityHeaders;
+
+/// Removes every header a client could use to claim an identity: any name starting with
+/// `x-<slug>-user-` or `x-<slug>-auth-`, whatever its case, and with `_` in place of `-`
+/// (some servers and CGI gateways fold the two together).
+pub fn strip_identity_headers(headers: &mut HeaderMap, slug: &str) {
+    let user = format!("x-{slug}-user-");
+    let auth = format!("x-{slug}-auth-");
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            // Header names are already lowercase in `http`; only `_` needs folding.
+            let folded = name.as_str().replace('_', "-");
+            folded.starts_with(&user) || folded.starts_with(&auth)
+        })
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(&name);
+    }
+}
+
+/// Sets `x-<slug>-user-{id,email,role,orgs}` for a verified user.
+pub fn insert_identity_headers(headers: &mut HeaderMap, names: &IdentityHeaders, user: &AuthUser) {
+    for (name, value) in names.values(user.session_view(), user.role()) {
+        // Values come from airlock's JSON; one that is not a valid header value (a control
+        // character in a name) is left out rather than mangled.
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_every_spelling_of_the_identity_headers() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x-lore-user-id",
+            "X-Lore-User-Role",
+            "X-LORE-USER-EMAIL",
+            "x_lore_user_orgs",
+            "x-lore_user-id",
+            "x-lore-auth-degraded",
+            "X_LORE_AUTH_ANYTHING",
+            "x-lore-user-",
+        ] {
+            headers.append(HeaderName::try_from(name).unwrap(), HeaderValue::from_static("spoofed"));
+        }
+        headers.insert("x-lore-other", HeaderValue::from_static("kept"));
+        headers.insert("x-hubble-user-id", HeaderValue::from_static("kept"));
+        headers.insert("cookie", HeaderValue::from_static("a=b"));
+        strip_identity_headers(&mut headers, "lore");
+        let left: Vec<_> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+        assert_eq!(left, ["x-lore-other", "x-hubble-user-id", "cookie"]);
+    }
+}
