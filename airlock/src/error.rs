@@ -27,6 +27,9 @@ pub enum Error {
     BadRequest(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The client stopped sending its request.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many failed attempts; retry later")]
     RateLimited { retry_after: Duration },
     /// The store did not answer in time or refused the connection. Always transient.

@@ -793,3 +793,36 @@ async fn failed_sign_in_does_not_tell_whether_the_email_exists() {
     assert_eq!(unknown, wrong);
     assert_eq!(unknown.0, 401);
 }
+
+/// A client that stalls (slowloris) never holds a request forever: headers that never finish
+/// close the connection, a body that stops mid-way gets 408 JSON. Both bounds are 10 s.
+#[tokio::test]
+async fn stalled_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let process = AirlockProcess::start(AirlockOptions::default()).await;
+    let addr = format!("127.0.0.1:{}", process.port);
+
+    let half_headers = async {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        socket.write_all(b"GET /api/auth/session HTTP/1.1\r\nHost: airlock\r\nX-Slow: ").await.unwrap();
+        let mut buf = Vec::new();
+        // EOF (or an error answer) within the header timeout, never a hang.
+        tokio::time::timeout(Duration::from_secs(20), socket.read_to_end(&mut buf)).await.is_ok()
+    };
+    let half_body = async {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = "POST /api/auth/sign-in HTTP/1.1\r\nHost: airlock\r\nContent-Type: application/json\r\n\
+                    Content-Length: 100\r\n\r\n{\"email\":";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(20), socket.read(&mut buf)).await;
+        n.ok().and_then(Result::ok).map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let (headers_cut, body_answer) = tokio::join!(half_headers, half_body);
+    assert!(headers_cut, "a client stuck in its headers held the connection for 20 s");
+    let answer = body_answer.expect("a client stuck in its body got no answer within 20 s");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+    // The server itself is fine.
+    assert_eq!(browser().get(process.at("/health")).send().await.unwrap().status(), 200);
+}

@@ -18,6 +18,7 @@ impl Error {
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             Error::Config { .. } | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

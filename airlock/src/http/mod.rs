@@ -103,6 +103,8 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
 
 /// Most of an oversized body airlock reads and throws away so that the client sees its 413.
 const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// Longest a client may take to send a (small) body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest airlock spends throwing an oversized body away.
 const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
 
@@ -125,15 +127,20 @@ async fn read_body(request: Request, next: Next) -> Result<Response, Error> {
         }
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    let mut buffered = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::bad_request(format!("cannot read the request body: {e}")))?;
-        if buffered.len() + chunk.len() > MAX_BODY_BYTES {
-            drain(stream).await;
-            return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    let read = async move {
+        let mut buffered = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::bad_request(format!("cannot read the request body: {e}")))?;
+            if buffered.len() + chunk.len() > MAX_BODY_BYTES {
+                drain(stream).await;
+                return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+            }
+            buffered.extend_from_slice(&chunk);
         }
-        buffered.extend_from_slice(&chunk);
-    }
+        Ok(buffered)
+    };
+    // A client that stops sending mid-body gets 408 instead of holding the request forever.
+    let buffered = tokio::time::timeout(BODY_READ_TIMEOUT, read).await.map_err(|_| Error::RequestTimeout)??;
     Ok(next.run(Request::from_parts(parts, Body::from(buffered))).await)
 }
 

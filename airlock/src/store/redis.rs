@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::OrgRole;
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -107,9 +107,51 @@ static REFRESH_SESSION: LazyLock<Script> = LazyLock::new(|| {
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Arc<Connection>,
     prefix: String,
     timeout: Duration,
+}
+
+/// The connection in use, and how to make a new one.
+///
+/// The [`ConnectionManager`] replaces a connection that reports itself closed or reset. It does
+/// not replace one that merely stops answering (a lost NAT or conntrack entry, a vanished host, a
+/// failed-over address: no FIN, no RST), and would time out on it for as long as the kernel
+/// keeps the socket, which is many minutes. So a command that times out retires its manager:
+/// the next command connects afresh. Like go-redis discarding a connection after a timeout, this
+/// also never reuses a stream whose state is unknown.
+struct Connection {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// The manager and its generation, so concurrent timeouts retire it only once.
+    current: RwLock<(u64, ConnectionManager)>,
+}
+
+impl Connection {
+    fn get(&self) -> (u64, ConnectionManager) {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces the manager of generation `seen` with a lazy one, unless that was done already.
+    fn retire(&self, seen: u64) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.0 != seen {
+            return;
+        }
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(fresh) => {
+                *current = (seen + 1, fresh);
+                tracing::warn!("redis did not answer in time; the next command opens a new connection");
+            }
+            Err(e) => tracing::warn!(error = %e, "redis: cannot prepare a new connection"),
+        }
+    }
+}
+
+/// Whether a command failed because its connection was gone: closed, reset or refused. The
+/// manager has then already begun a new connection, so a retry is sent on that one.
+fn connection_lost(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_connection_refusal()
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
@@ -151,32 +193,75 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+        let manager = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client.clone(), config.clone()))
             .await
             .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", redact_url(url))))?
             .map_err(|e| unavailable(format!("{}: {e}", redact_url(url))))?;
-        Ok(Self { conn, prefix: prefix.to_owned(), timeout })
+        let conn = Connection { client, config, current: RwLock::new((0, manager)) };
+        Ok(Self { conn: Arc::new(conn), prefix: prefix.to_owned(), timeout })
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
 
-    /// Runs one command or script against Redis, bounded by the store timeout.
+    /// Runs one command, script or pipeline that changes data, once, bounded by the store
+    /// timeout. Not retried: a write whose reply was lost may have been applied.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, op(self.conn.clone())).await {
+        let (generation, conn) = self.conn.get();
+        let outcome = tokio::time::timeout(self.timeout, op(conn)).await;
+        self.settle(generation, outcome)
+    }
+
+    /// Runs a read, bounded by the store timeout. A read is safe to send twice, so when its
+    /// connection turns out to be gone (Redis restarted since the last command, typically) it is
+    /// sent once more on the new connection: the first call after Redis comes back succeeds
+    /// instead of answering 503.
+    async fn read<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let (generation, conn) = self.conn.get();
+        let attempts = async {
+            match op(conn.clone()).await {
+                Err(e) if connection_lost(&e) => op(conn).await,
+                done => done,
+            }
+        };
+        let outcome = tokio::time::timeout(self.timeout, attempts).await;
+        self.settle(generation, outcome)
+    }
+
+    /// Maps a bounded command's outcome to the store's result, retiring a connection that timed
+    /// out.
+    fn settle<T>(
+        &self,
+        generation: u64,
+        outcome: std::result::Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T> {
+        match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(unavailable(e)),
-            Err(_) => Err(unavailable(format!("no answer within {:?}", self.timeout))),
+            Ok(Err(e)) => {
+                if e.is_timeout() {
+                    self.conn.retire(generation);
+                }
+                Err(unavailable(e))
+            }
+            Err(_) => {
+                self.conn.retire(generation);
+                Err(unavailable(format!("no answer within {:?}", self.timeout)))
+            }
         }
     }
 
     async fn get_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>> {
-        let raw: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        let key = &key;
+        let raw: Option<String> = self.read(|mut c| async move { c.get(key).await }).await?;
         raw.as_deref().map(decode).transpose()
     }
 
@@ -184,8 +269,9 @@ impl RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        let keys = &keys;
         let raw: Vec<Option<String>> =
-            self.run(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }).await?;
+            self.read(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }).await?;
         raw.iter().map(|r| r.as_deref().map(decode).transpose()).collect()
     }
 
@@ -212,7 +298,7 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn ping(&self) -> Result<()> {
-        let _: String = self.run(|mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await?;
+        let _: String = self.read(|mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await?;
         Ok(())
     }
 
@@ -234,8 +320,8 @@ impl Store for RedisStore {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        let key = self.key("user_email", email);
-        let id: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        let key = &self.key("user_email", email);
+        let id: Option<String> = self.read(|mut c| async move { c.get(key).await }).await?;
         match id {
             Some(id) => self.user_by_id(&id).await,
             None => Ok(None),
@@ -255,8 +341,8 @@ impl Store for RedisStore {
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        let set = format!("{}users", self.prefix);
-        let ids: Vec<String> = self.run(|mut c| async move { c.smembers(set).await }).await?;
+        let set = &format!("{}users", self.prefix);
+        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
         let keys = ids.iter().map(|id| self.key("user", id)).collect();
         let mut users: Vec<UserRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
         users.sort_by(|a, b| a.email.cmp(&b.email));
@@ -277,8 +363,8 @@ impl Store for RedisStore {
     }
 
     async fn org_by_slug(&self, slug: &str) -> Result<Option<OrgRecord>> {
-        let key = self.key("org_slug", slug);
-        let id: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        let key = &self.key("org_slug", slug);
+        let id: Option<String> = self.read(|mut c| async move { c.get(key).await }).await?;
         match id {
             Some(id) => self.get_json(self.key("org", &id)).await,
             None => Ok(None),
@@ -286,8 +372,8 @@ impl Store for RedisStore {
     }
 
     async fn list_orgs(&self) -> Result<Vec<OrgRecord>> {
-        let set = format!("{}orgs", self.prefix);
-        let ids: Vec<String> = self.run(|mut c| async move { c.smembers(set).await }).await?;
+        let set = &format!("{}orgs", self.prefix);
+        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
         let keys = ids.iter().map(|id| self.key("org", id)).collect();
         let mut orgs: Vec<OrgRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
         orgs.sort_by(|a, b| a.slug.cmp(&b.slug));
@@ -307,8 +393,8 @@ impl Store for RedisStore {
     }
 
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
-        let key = self.key("user_orgs", user_id);
-        let roles: Vec<(String, String)> = self.run(|mut c| async move { c.hgetall(key).await }).await?;
+        let key = &self.key("user_orgs", user_id);
+        let roles: Vec<(String, String)> = self.read(|mut c| async move { c.hgetall(key).await }).await?;
         let orgs: Vec<Option<OrgRecord>> =
             self.mget_json(roles.iter().map(|(org_id, _)| self.key("org", org_id)).collect()).await?;
         let mut list = Vec::with_capacity(roles.len());
@@ -345,9 +431,9 @@ impl Store for RedisStore {
     }
 
     async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
-        let (key, prefix) = (self.key("session_token", token_hash), self.prefix.clone());
+        let (key, prefix) = (&self.key("session_token", token_hash), &self.prefix);
         let parts: Option<Vec<String>> =
-            self.run(|mut c| async move { LOAD_SESSION.key(key).arg(prefix).invoke_async(&mut c).await }).await?;
+            self.read(|mut c| async move { LOAD_SESSION.key(key).arg(prefix).invoke_async(&mut c).await }).await?;
         let Some(parts) = parts else { return Ok(None) };
         let [session, user, memberships @ ..] = parts.as_slice() else {
             return Err(Error::internal("unexpected answer from the session script"));
@@ -385,8 +471,8 @@ impl Store for RedisStore {
     }
 
     async fn sessions_of(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>> {
-        let set = self.key("user_sessions", user_id);
-        let ids: Vec<String> = self.run(|mut c| async move { c.smembers(set.clone()).await }).await?;
+        let set = &self.key("user_sessions", user_id);
+        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
         let found: Vec<Option<SessionRecord>> =
             self.mget_json(ids.iter().map(|id| self.key("session", id)).collect()).await?;
         let gone: Vec<&String> = ids.iter().zip(&found).filter(|(_, s)| s.is_none()).map(|(id, _)| id).collect();
