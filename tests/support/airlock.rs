@@ -190,7 +190,8 @@ impl AirlockProcess {
         self.spawn().await;
     }
 
-    /// Stops and starts again on the same port and store.
+    /// Stops (if still running) and starts again on the same port and store; after
+    /// [`Self::kill`] this is the fresh start that follows a crash.
     pub async fn restart(&mut self) {
         self.stop();
         self.spawn().await;

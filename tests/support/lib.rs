@@ -7,11 +7,17 @@
 
 pub mod airlock;
 pub mod lore;
+pub mod proxy;
 pub mod redis;
+pub mod reverse_proxy;
+pub mod tls;
 
 pub use airlock::{ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess};
 pub use lore::LoreProcess;
+pub use proxy::FaultProxy;
 pub use redis::RedisServer;
+pub use reverse_proxy::{ProxyKind, ReverseProxy};
+pub use tls::{TlsFront, https_browser};
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -53,12 +53,26 @@ impl RedisServer {
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot start redis-server ({e}): run the tests with ./scripts/test, which installs it")
         });
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not listen on {} within 10 s", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Whoever answers must be the server just started, not another test's that took the
+        // port between `free_port` and now (ours would then have exited).
+        let answering = self.process_id();
+        assert_eq!(answering, Some(pid), "port {} is answered by another redis-server, not ours", self.port);
+    }
+
+    /// The `process_id` the server on our port reports.
+    fn process_id(&self) -> Option<u32> {
+        let mut conn =
+            redis::Client::open(self.url()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5))).ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let info: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
+        info.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|pid| pid.trim().parse().ok())
     }
 
     pub fn url(&self) -> String {

@@ -2,7 +2,10 @@
 
 mod admin;
 mod bad_input;
+mod compose;
 mod edge;
 mod faults;
+mod proxies;
 mod sessions;
+mod sso;
 mod store_suite;
