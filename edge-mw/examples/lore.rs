@@ -15,7 +15,8 @@
 //! | `LORE_BREAKER_OPEN` | `5s` | how long the circuit stays open after 3 failures before probing airlock |
 //!
 //! Pages: `/` (who is signed in), `/ops` (operators and admins only), `/api/whoami` (the
-//! `x-lore-*` headers LORE received, as JSON), `/health` (public).
+//! `x-lore-*` headers LORE received, as JSON), `/health` and `/public/whoami` (public: no
+//! identity; the benchmark's unprotected baseline).
 
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
@@ -82,7 +83,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut airlock = AirlockLayer::builder("lore")
         .airlock_url(var("LORE_AIRLOCK_URL").unwrap_or_else(|| "http://127.0.0.1:7070".to_owned()))
-        .public_path("/health");
+        .public_path("/health")
+        .public_path("/public/*");
     if let Some(login) = var("LORE_LOGIN_URL") {
         airlock = airlock.login_url(login);
     }
@@ -105,6 +107,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route_layer(require_role(AppRole::Operator))
         .route("/", get(home))
         .route("/api/whoami", get(whoami))
+        // The same handler on a public path: what the benchmark compares a protected request with.
+        .route("/public/whoami", get(whoami))
         .route("/health", get(|| async { "ok" }))
         .layer(airlock);
 

@@ -9,20 +9,24 @@ use shared::names::IdentityHeaders;
 /// `x-<slug>-user-` or `x-<slug>-auth-`, whatever its case, and with `_` in place of `-`
 /// (some servers and CGI gateways fold the two together).
 pub fn strip_identity_headers(headers: &mut HeaderMap, slug: &str) {
-    let user = format!("x-{slug}-user-");
-    let auth = format!("x-{slug}-auth-");
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            // Header names are already lowercase in `http`; only `_` needs folding.
-            let folded = name.as_str().replace('_', "-");
-            folded.starts_with(&user) || folded.starts_with(&auth)
-        })
-        .cloned()
-        .collect();
+    // Runs on every request: no allocation unless something is to be removed.
+    let spoofed: Vec<HeaderName> =
+        headers.keys().filter(|name| is_identity_header(name.as_str(), slug)).cloned().collect();
     for name in spoofed {
         headers.remove(&name);
     }
+}
+
+/// Whether `name` (lowercase, as `http` stores it) is `x-<slug>-user-…` or `x-<slug>-auth-…`,
+/// reading `_` as `-`.
+fn is_identity_header(name: &str, slug: &str) -> bool {
+    let mut folded = name.bytes().map(|b| if b == b'_' { b'-' } else { b });
+    let mut take = |expected: &[u8]| expected.iter().all(|e| folded.next() == Some(*e));
+    if !(take(b"x-") && take(slug.as_bytes()) && take(b"-")) {
+        return false;
+    }
+    let kind: Vec<u8> = folded.take(5).collect();
+    kind == b"user-" || kind == b"auth-"
 }
 
 /// Sets `x-<slug>-user-{id,email,role,orgs}` for a verified user.
