@@ -15,8 +15,8 @@
 //! | `LORE_BREAKER_OPEN` | `5s` | how long the circuit stays open after 3 failures before probing airlock |
 //!
 //! Pages: `/` (who is signed in), `/ops` (operators and admins only), `/api/whoami` (the
-//! `x-lore-*` headers LORE received, as JSON), `/health` and `/public/whoami` (public: no
-//! identity; the benchmark's unprotected baseline).
+//! `x-lore-*` headers LORE received, as JSON), `/health` (public), and `/api/hello` with its
+//! public twin `/public/hello` (the benchmark measures the middleware by comparing the two).
 
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
@@ -70,6 +70,10 @@ async fn whoami(headers: HeaderMap) -> impl IntoResponse {
     Json(seen)
 }
 
+async fn hello() -> &'static str {
+    "hello from LORE"
+}
+
 fn parse_seconds(text: &str) -> Option<Duration> {
     let digits = text.trim().trim_end_matches('s');
     digits.parse::<f64>().ok().filter(|s| *s > 0.0).map(Duration::from_secs_f64)
@@ -107,8 +111,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route_layer(require_role(AppRole::Operator))
         .route("/", get(home))
         .route("/api/whoami", get(whoami))
-        // The same handler on a public path: what the benchmark compares a protected request with.
-        .route("/public/whoami", get(whoami))
+        // One static handler, protected and on a public path: the benchmark compares the two.
+        .route("/api/hello", get(hello))
+        .route("/public/hello", get(hello))
         .route("/health", get(|| async { "ok" }))
         .layer(airlock);
 
