@@ -125,6 +125,7 @@ impl Airlock {
         self.store.update_user(&user).await?;
         if user.disabled {
             self.store.delete_sessions_of(&user.id, None).await?;
+            self.revoke_tokens_of(&user.id, crate::service::now()).await?;
         }
         Ok(user)
     }

@@ -5,8 +5,10 @@ use crate::accounts::{NewUser, UserPatch};
 use crate::app;
 use crate::config::{Config, LogFormat, RawConfig, StoreUrl};
 use crate::error::{Error, Result};
+use crate::scopes::{Scope, TokenRole, user_power};
 use crate::secrets::new_password;
 use crate::service::{Airlock, SessionPolicy};
+use crate::tokens::NewToken;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use shared::{GlobalRole, OrgRole};
@@ -42,6 +44,46 @@ enum Command {
     /// List and revoke sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Generate, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Generate an API token for a user; the secret is printed once.
+    Generate {
+        name: String,
+        /// Comma-separated scopes: *, control, write, read, audit.
+        #[arg(long, value_delimiter = ',', conflicts_with = "role")]
+        scopes: Option<Vec<Scope>>,
+        /// A role instead of scopes: admin (*), operator (control,write,read), viewer (read),
+        /// auditor (read,audit). Neither: viewer.
+        #[arg(long)]
+        role: Option<TokenRole>,
+        /// Days until the token expires (default: never).
+        #[arg(long)]
+        expires: Option<u32>,
+        /// The user who owns the token.
+        #[arg(long)]
+        user: String,
+    },
+    /// List a user's tokens.
+    List {
+        /// Include revoked and expired tokens.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Revoke a token by name or id.
+    Revoke {
+        name_or_id: String,
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +217,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Org(cmd) => org(&connect(raw).await?, cmd).await,
         Command::Member(cmd) => member(&connect(raw).await?, cmd).await,
         Command::Session(cmd) => session(&connect(raw).await?, cmd).await,
+        Command::Token(cmd) => token(&connect(raw).await?, cmd).await,
     }
 }
 
@@ -383,6 +426,73 @@ async fn session(airlock: &Airlock, cmd: SessionCommand) -> Result<()> {
             let user = airlock.find_user(&email).await?;
             let count = airlock.revoke_sessions_of(&user.id, None).await?;
             println!("revoked {count} session(s) of {}", user.email);
+        }
+    }
+    Ok(())
+}
+
+fn scopes_text(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+async fn token(airlock: &Airlock, cmd: TokenCommand) -> Result<()> {
+    let now = crate::service::now();
+    match cmd {
+        TokenCommand::Generate { name, scopes, role, expires, user } => {
+            let owner = airlock.find_user(&user).await?;
+            // Whoever holds the store acts for the owner: the owner's own power is the limit.
+            let power = user_power(&owner.roles);
+            let issued = airlock
+                .create_token(&owner, &power, NewToken { name, scopes, role, expires_days: expires }, now)
+                .await?;
+            let record = issued.record;
+            println!("Token generated successfully!");
+            println!("Name:    {}", record.name);
+            println!("ID:      {}", record.id);
+            println!("Token:   {}", issued.secret);
+            println!("Scopes:  {}", scopes_text(&record.scopes));
+            println!("Expires: {}", record.expires_at.map(date).unwrap_or_else(|| "never".to_owned()));
+            println!("IMPORTANT: Save this token now: it will not be shown again!");
+        }
+        TokenCommand::List { all, user, json: JsonFlag { json } } => {
+            let owner = airlock.find_user(&user).await?;
+            let tokens = airlock.list_tokens(&owner.id, all, now).await?;
+            if json {
+                let out: Vec<_> = tokens
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({"id": t.id, "name": t.name, "scopes": t.scopes, "role": t.role,
+                        "created_at": date(t.created_at), "expires_at": t.expires_at.map(date),
+                        "revoked_at": t.revoked_at.map(date), "active": t.is_active(now)})
+                    })
+                    .collect();
+                return print_json(&out);
+            }
+            let rows = tokens
+                .into_iter()
+                .map(|t| {
+                    let status = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else if t.is_active(now) {
+                        "active"
+                    } else {
+                        "expired"
+                    };
+                    vec![
+                        t.name.clone(),
+                        t.id.clone(),
+                        scopes_text(&t.scopes),
+                        t.expires_at.map(date).unwrap_or_else(|| "never".to_owned()),
+                        status.to_owned(),
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "ID", "SCOPES", "EXPIRES", "STATUS"], rows);
+        }
+        TokenCommand::Revoke { name_or_id, user } => {
+            let owner = airlock.find_user(&user).await?;
+            let token = airlock.revoke_token(&owner.id, &name_or_id, now).await?;
+            println!("revoked token {} ({})", token.name, token.id);
         }
     }
     Ok(())

@@ -30,6 +30,7 @@ pub struct RawConfig {
     pub bootstrap_admin_email: Option<String>,
     pub bootstrap_admin_password: Option<String>,
     pub password_hash_concurrency: Option<usize>,
+    pub max_tokens_per_user: Option<usize>,
     pub log_format: Option<String>,
 }
 
@@ -67,6 +68,7 @@ pub struct Config {
     pub bootstrap_admin_email: Option<String>,
     pub bootstrap_admin_password: Option<String>,
     pub password_hash_concurrency: usize,
+    pub max_tokens_per_user: usize,
     pub log_format: LogFormat,
 }
 
@@ -101,6 +103,7 @@ pub const KEYS: &[&str] = &[
     "bootstrap_admin_email",
     "bootstrap_admin_password",
     "password_hash_concurrency",
+    "max_tokens_per_user",
     "log_format",
 ];
 
@@ -135,7 +138,7 @@ fn env_value(key: &'static str, value: &str) -> Result<toml::Value> {
         "cookie_secure" => toml::Value::Boolean(
             value.parse().map_err(|_| Error::config(key, format!("`{value}` is not true or false")))?,
         ),
-        "password_hash_concurrency" => {
+        "password_hash_concurrency" | "max_tokens_per_user" => {
             toml::Value::Integer(value.parse().map_err(|_| Error::config(key, format!("`{value}` is not a number")))?)
         }
         _ => toml::Value::String(value.to_owned()),
@@ -325,6 +328,7 @@ impl Config {
             bootstrap_admin_email: raw.bootstrap_admin_email,
             bootstrap_admin_password: raw.bootstrap_admin_password,
             password_hash_concurrency,
+            max_tokens_per_user: raw.max_tokens_per_user.unwrap_or(crate::service::DEFAULT_MAX_TOKENS_PER_USER),
             log_format,
         })
     }

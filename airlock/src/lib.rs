@@ -13,10 +13,12 @@ pub mod error;
 pub mod http;
 pub mod origins;
 pub mod password;
+pub mod scopes;
 pub mod secrets;
 pub mod service;
 pub mod sessions;
 pub mod store;
+pub mod tokens;
 
 pub use error::{Error, Result};
 pub use service::Airlock;

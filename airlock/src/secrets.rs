@@ -24,6 +24,19 @@ pub fn new_session_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
+/// Prefix of every API token, so that scanners and people recognise a leaked one.
+pub const API_TOKEN_PREFIX: &str = "alk_";
+
+/// A new API token: `alk_` and 256 random bits, base64url.
+pub fn new_api_token() -> String {
+    format!("{API_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
+/// Whether `token` could be an API token at all (checked before any store lookup).
+pub fn looks_like_api_token(token: &str) -> bool {
+    token.strip_prefix(API_TOKEN_PREFIX).is_some_and(looks_like_session_token)
+}
+
 /// A new public identifier such as `usr_5f0c…`: 96 random bits, hex, behind a type prefix.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(random_bytes::<12>()))
@@ -74,6 +87,15 @@ mod tests {
         assert!(!hash.contains(&token));
         assert!(secure_eq(&hash, &hash_secret(&token)));
         assert!(!secure_eq(&hash, &hash_secret("other")));
+    }
+
+    #[test]
+    fn api_tokens_are_prefixed_and_recognised() {
+        let token = new_api_token();
+        assert!(token.starts_with("alk_") && token.len() == 4 + SESSION_TOKEN_LEN);
+        assert!(looks_like_api_token(&token));
+        assert!(!looks_like_api_token(&token[4..]));
+        assert!(!looks_like_api_token("alk_short"));
     }
 
     #[test]

@@ -29,15 +29,27 @@ pub struct Airlock {
     pub store: DynStore,
     pub hasher: PasswordHasher,
     pub sessions: SessionPolicy,
+    /// Most active API tokens one user may hold.
+    pub max_tokens_per_user: usize,
 }
+
+/// Default cap on active API tokens per user.
+pub const DEFAULT_MAX_TOKENS_PER_USER: usize = 10;
 
 impl Airlock {
     pub fn new(store: DynStore, sessions: SessionPolicy, hash_concurrency: usize) -> Result<Self> {
-        Ok(Self { store, hasher: PasswordHasher::new(hash_concurrency)?, sessions })
+        Ok(Self {
+            store,
+            hasher: PasswordHasher::new(hash_concurrency)?,
+            sessions,
+            max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
+        })
     }
 
     pub fn from_config(store: DynStore, config: &Config) -> Result<Self> {
-        Self::new(store, SessionPolicy::from(config), config.password_hash_concurrency)
+        let mut airlock = Self::new(store, SessionPolicy::from(config), config.password_hash_concurrency)?;
+        airlock.max_tokens_per_user = config.max_tokens_per_user;
+        Ok(airlock)
     }
 }
 

@@ -9,3 +9,4 @@ mod proxies;
 mod sessions;
 mod sso;
 mod store_suite;
+mod tokens;

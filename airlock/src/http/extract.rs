@@ -3,7 +3,11 @@
 
 use super::AppState;
 use crate::error::Error;
-use crate::sessions::{CheckedSession, ClientInfo};
+use crate::scopes::{Scope, has_scope, names, user_power};
+use crate::secrets::looks_like_api_token;
+use crate::sessions::{CheckedSession, ClientInfo, session_view};
+use crate::store::UserRecord;
+use crate::tokens::effective_scopes;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -11,6 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use shared::GlobalRole;
+use shared::{AuthInfo, AuthMethod, SessionView};
 use std::net::{IpAddr, SocketAddr};
 use tower_cookies::Cookies;
 
@@ -173,7 +178,67 @@ impl FromRequestParts<AppState> for CurrentSession {
     }
 }
 
-/// A caller allowed to use the admin API: a session of a user with the `admin` role.
+/// Who is calling: a browser session (cookie) or an API token (`Authorization: Bearer alk_…`).
+pub struct Caller {
+    pub user: UserRecord,
+    /// The view `GET /api/auth/session` answers.
+    pub view: SessionView,
+    /// What this credential may do (for a session: what the user's roles allow).
+    pub scopes: Vec<Scope>,
+}
+
+impl Caller {
+    /// Whether the caller signed in interactively (a browser session), rather than holding a token.
+    pub fn is_session(&self) -> bool {
+        self.view.auth.method == AuthMethod::Session
+    }
+
+    /// 403 unless this credential holds `needed`.
+    pub fn require(&self, needed: Scope) -> Result<(), Error> {
+        if has_scope(&self.scopes, needed) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!("this needs the `{needed}` scope")))
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer` header; `Some(Err)` for a malformed header.
+fn bearer_token(parts: &Parts) -> Option<Result<&str, Error>> {
+    let value = parts.headers.get(header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim())
+        .ok_or(Error::Unauthenticated("malformed Authorization header; expected Bearer <token>"));
+    Some(parsed)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let now = crate::service::now();
+        if let Some(token) = bearer_token(parts) {
+            let token = token?;
+            if !looks_like_api_token(token) {
+                return Err(Error::Unauthenticated("unknown bearer token"));
+            }
+            let bundle = state.airlock.authenticate_token(token, now).await?;
+            let scopes = effective_scopes(&bundle.token.scopes, &bundle.user);
+            let auth = AuthInfo { method: AuthMethod::ApiToken, scopes: names(&scopes) };
+            let view = session_view(&bundle.user, &bundle.memberships, None, auth);
+            return Ok(Caller { user: bundle.user, view, scopes });
+        }
+        let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
+        Ok(Caller { scopes: user_power(&checked.user.roles), user: checked.user, view: checked.view })
+    }
+}
+
+/// A caller allowed to use the admin API: an admin, with a credential holding `read` (to read)
+/// or `control` (to change anything).
 pub struct Admin {
     /// Who acts, for the log line of every change.
     pub actor: String,
@@ -183,11 +248,13 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
-        if !checked.user.roles.contains(&GlobalRole::Admin) {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if !caller.user.roles.contains(&GlobalRole::Admin) {
             return Err(Error::forbidden("this needs the admin role"));
         }
-        Ok(Admin { actor: checked.user.email })
+        let reading = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+        caller.require(if reading { Scope::Read } else { Scope::Control })?;
+        Ok(Admin { actor: caller.user.email })
     }
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 mod health;
 mod pages;
+mod tokens;
 mod verify;
 
 use crate::config::Config;
@@ -67,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/sessions/{id}", delete(auth::revoke_session))
         .route("/api/auth/sessions/revoke-others", post(auth::revoke_others))
         .route("/api/auth/verify", get(verify::verify))
+        .route("/api/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/tokens/{token}", delete(tokens::revoke))
         .nest("/api/admin", admin)
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -7,7 +7,7 @@
 //! an exclusive lock on it, so a second process (a CLI next to a running server) is told so
 //! instead of corrupting it.
 
-use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, UserRecord};
+use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -25,6 +25,7 @@ const ORGS: TableDefinition<&str, &str> = TableDefinition::new("orgs");
 /// Key `user_id/org_id`, value the role name.
 const MEMBERSHIPS: TableDefinition<&str, &str> = TableDefinition::new("memberships");
 const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
+const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 
 /// File name of the database inside the store directory.
 pub const DB_FILE: &str = "airlock.redb";
@@ -39,6 +40,8 @@ struct State {
     memberships: HashMap<String, HashMap<String, OrgRole>>,
     sessions: HashMap<String, SessionRecord>,
     session_by_token: HashMap<String, String>,
+    tokens: HashMap<String, TokenRecord>,
+    token_by_hash: HashMap<String, String>,
 }
 
 /// One change, applied first to the file and then to memory.
@@ -49,6 +52,7 @@ enum Change {
     DeleteMembership { user_id: String, org_id: String },
     PutSession(SessionRecord),
     DeleteSession(String),
+    PutToken(TokenRecord),
 }
 
 pub struct EmbeddedStore {
@@ -98,7 +102,7 @@ impl EmbeddedStore {
 
     fn load(&self) -> Result<()> {
         let write = self.db.begin_write().map_err(storage_error)?;
-        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS] {
+        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS] {
             write.open_table(table).map_err(storage_error)?;
         }
         write.commit().map_err(storage_error)?;
@@ -128,6 +132,9 @@ impl EmbeddedStore {
         }
         for (_, json) in rows(SESSIONS)? {
             changes.push(Change::PutSession(decode(&json)?));
+        }
+        for (_, json) in rows(TOKENS)? {
+            changes.push(Change::PutToken(decode(&json)?));
         }
         let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
         for change in changes {
@@ -210,6 +217,7 @@ impl Row {
             Change::DeleteMembership { user_id, org_id } => Row::Delete(MEMBERSHIPS, membership_key(user_id, org_id)),
             Change::PutSession(s) => Row::Put(SESSIONS, s.id.clone(), encode(s)?),
             Change::DeleteSession(id) => Row::Delete(SESSIONS, id.clone()),
+            Change::PutToken(t) => Row::Put(TOKENS, t.id.clone(), encode(t)?),
         })
     }
 }
@@ -259,6 +267,10 @@ impl State {
                 if let Some(session) = self.sessions.remove(&id) {
                     self.session_by_token.remove(&session.token_hash);
                 }
+            }
+            Change::PutToken(token) => {
+                self.token_by_hash.insert(token.token_hash.clone(), token.id.clone());
+                self.tokens.insert(token.id.clone(), token);
             }
         }
     }
@@ -420,6 +432,34 @@ impl Store for EmbeddedStore {
                 .map(|s| Change::DeleteSession(s.id.clone()))
                 .collect();
             Ok((doomed.len(), doomed))
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: &TokenRecord) -> Result<()> {
+        self.write(|_| Ok(((), vec![Change::PutToken(token.clone())]))).await
+    }
+
+    async fn load_token(&self, token_hash: &str) -> Result<Option<TokenBundle>> {
+        self.read(|s| {
+            let token = s.token_by_hash.get(token_hash).and_then(|id| s.tokens.get(id))?;
+            let user = s.users.get(&token.user_id)?;
+            Some(TokenBundle { token: token.clone(), user: user.clone(), memberships: s.memberships_of(&user.id) })
+        })
+    }
+
+    async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>> {
+        self.read(|s| {
+            let mut list: Vec<_> = s.tokens.values().filter(|t| t.user_id == user_id).cloned().collect();
+            list.sort_by_key(|t| t.created_at);
+            list
+        })
+    }
+
+    async fn update_token(&self, token: &TokenRecord) -> Result<()> {
+        self.write(|state| match state.tokens.get(&token.id) {
+            Some(_) => Ok(((), vec![Change::PutToken(token.clone())])),
+            None => Err(Error::not_found(format!("token {}", token.id))),
         })
         .await
     }

@@ -19,7 +19,7 @@ use shared::OrgRole;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-pub use records::{Membership, OrgRecord, SessionBundle, SessionRecord, UserRecord};
+pub use records::{Membership, OrgRecord, SessionBundle, SessionRecord, TokenBundle, TokenRecord, UserRecord};
 
 /// Everything airlock keeps. Every method fails with `Error::StoreUnavailable` (never hangs past
 /// the store timeout) when the backend cannot be reached.
@@ -63,6 +63,15 @@ pub trait Store: Send + Sync + 'static {
     async fn sessions_of(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>>;
     /// Deletes every session of a user except `keep`; how many were deleted.
     async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> Result<usize>;
+
+    // API tokens. Kept after revocation or expiry (for `token list --all`), found by hash.
+    async fn create_token(&self, token: &TokenRecord) -> Result<()>;
+    /// The token behind a hash, with its user and memberships, whatever its state.
+    async fn load_token(&self, token_hash: &str) -> Result<Option<TokenBundle>>;
+    /// Every token of a user, oldest first.
+    async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>>;
+    /// Replaces a token's record (revocation). `Error::NotFound` if absent.
+    async fn update_token(&self, token: &TokenRecord) -> Result<()>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -15,7 +15,7 @@
 //! one round trip whatever the number of memberships. Scripts compute some key names, so this
 //! backend targets a standalone Redis (or Sentinel), not Cluster.
 
-use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, UserRecord};
+use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -40,15 +40,16 @@ static CREATE_UNIQUE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// The session check: token hash → session → user → memberships → orgs, in one round trip.
-/// Returns `{session, user, org1, role1, org2, role2, ...}` or nil.
-static LOAD_SESSION: LazyLock<Script> = LazyLock::new(|| {
+/// The credential check: hash index `KEYS[1]` → record of kind `ARGV[2]` (`session` or `token`)
+/// → user → memberships → orgs, in one round trip.
+/// Returns `{record, user, org1, role1, org2, role2, ...}` or nil.
+static LOAD_CREDENTIAL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local p = ARGV[1]
         local id = redis.call('GET', KEYS[1])
         if not id then return false end
-        local s = redis.call('GET', p .. 'session:' .. id)
+        local s = redis.call('GET', p .. ARGV[2] .. ':' .. id)
         if not s then return false end
         local uid = cjson.decode(s)['user_id']
         local u = redis.call('GET', p .. 'user:' .. uid)
@@ -284,6 +285,28 @@ impl RedisStore {
         Ok(created == 1)
     }
 
+    /// A session or token by the hash of its secret, with its user and memberships.
+    async fn load_credential<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        hash: &str,
+    ) -> Result<Option<(T, UserRecord, Vec<Membership>)>> {
+        let (key, prefix) = (&self.key(&format!("{kind}_token"), hash), &self.prefix);
+        let parts: Option<Vec<String>> = self
+            .read(|mut c| async move { LOAD_CREDENTIAL.key(key).arg(prefix).arg(kind).invoke_async(&mut c).await })
+            .await?;
+        let Some(parts) = parts else { return Ok(None) };
+        let [record, user, memberships @ ..] = parts.as_slice() else {
+            return Err(Error::internal("unexpected answer from the credential script"));
+        };
+        let mut list = Vec::with_capacity(memberships.len() / 2);
+        for pair in memberships.chunks_exact(2) {
+            list.push(Membership { org: decode(&pair[0])?, role: pair[1].parse().map_err(Error::internal)? });
+        }
+        list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
+        Ok(Some((decode(record)?, decode(user)?, list)))
+    }
+
     async fn delete_sessions(&self, user_id: &str, mode: &str, id: Option<&str>) -> Result<usize> {
         let (prefix, user_id, mode, id) = (self.prefix.clone(), user_id.to_owned(), mode.to_owned(), id.unwrap_or(""));
         let n: i64 = self
@@ -431,23 +454,11 @@ impl Store for RedisStore {
     }
 
     async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
-        let (key, prefix) = (&self.key("session_token", token_hash), &self.prefix);
-        let parts: Option<Vec<String>> =
-            self.read(|mut c| async move { LOAD_SESSION.key(key).arg(prefix).invoke_async(&mut c).await }).await?;
-        let Some(parts) = parts else { return Ok(None) };
-        let [session, user, memberships @ ..] = parts.as_slice() else {
-            return Err(Error::internal("unexpected answer from the session script"));
-        };
-        let session: SessionRecord = decode(session)?;
-        if !session.is_live(now) {
+        let Some((session, user, memberships)) = self.load_credential::<SessionRecord>("session", token_hash).await?
+        else {
             return Ok(None);
-        }
-        let mut list = Vec::with_capacity(memberships.len() / 2);
-        for pair in memberships.chunks_exact(2) {
-            list.push(Membership { org: decode(&pair[0])?, role: pair[1].parse().map_err(Error::internal)? });
-        }
-        list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
-        Ok(Some(SessionBundle { session, user: decode(user)?, memberships: list }))
+        };
+        Ok(session.is_live(now).then_some(SessionBundle { session, user, memberships }))
     }
 
     async fn session_by_id(&self, id: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
@@ -491,5 +502,45 @@ impl Store for RedisStore {
             Some(id) => self.delete_sessions(user_id, "keep", Some(id)).await,
             None => self.delete_sessions(user_id, "all", None).await,
         }
+    }
+
+    async fn create_token(&self, token: &TokenRecord) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(self.key("token", &token.id))
+            .arg(encode(token)?)
+            .ignore()
+            .cmd("SET")
+            .arg(self.key("token_token", &token.token_hash))
+            .arg(&token.id)
+            .ignore()
+            .cmd("SADD")
+            .arg(self.key("user_tokens", &token.user_id))
+            .arg(&token.id)
+            .ignore();
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+    }
+
+    async fn load_token(&self, token_hash: &str) -> Result<Option<TokenBundle>> {
+        let found = self.load_credential::<TokenRecord>("token", token_hash).await?;
+        Ok(found.map(|(token, user, memberships)| TokenBundle { token, user, memberships }))
+    }
+
+    async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>> {
+        let set = &self.key("user_tokens", user_id);
+        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
+        let keys = ids.iter().map(|id| self.key("token", id)).collect();
+        let mut tokens: Vec<TokenRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
+        tokens.sort_by_key(|t| t.created_at);
+        Ok(tokens)
+    }
+
+    async fn update_token(&self, token: &TokenRecord) -> Result<()> {
+        let (key, json) = (self.key("token", &token.id), encode(token)?);
+        let replaced: Option<String> = self
+            .run(|mut c| async move { redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await })
+            .await?;
+        replaced.map(|_| ()).ok_or_else(|| Error::not_found(format!("token {}", token.id)))
     }
 }
