@@ -220,3 +220,54 @@ async fn edge_mw_accepts_api_tokens_through_airlock() {
     admin.delete(airlock.at("/api/tokens/lore-bot")).send().await.unwrap();
     assert_eq!(with_token(&made).get(lore.at("/api/whoami")).send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn the_cli_drives_a_running_airlock_with_url_and_token() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let control = token(&airlock, &admin, json!({"name": "cli", "role": "admin"})).await;
+    let read = token(&airlock, &admin, json!({"name": "cli-read", "role": "viewer"})).await;
+    let url = airlock.url.clone();
+    let run = |token: &Value, args: &[&str], stdin: Option<&str>| {
+        let mut full = vec!["--url", url.as_str(), "--token", token["token"].as_str().unwrap()];
+        full.extend_from_slice(args);
+        airlock.cli(&full, stdin)
+    };
+    let ok = |out: std::process::Output| {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+
+    // The embedded store is held by the server: --url is the way in.
+    ok(run(&control, &["user", "add", "--email", "ada@example.com", "--password-stdin"], Some("ada-password-1\n")));
+    ok(run(&control, &["org", "add", "acme", "--name", "Acme"], None));
+    ok(run(&control, &["member", "add", "acme", "ada@example.com", "--role", "operator"], None));
+    let users: Vec<Value> = serde_json::from_str(&ok(run(&control, &["user", "list", "--json"], None))).unwrap();
+    assert!(users.iter().any(|u| u["email"] == "ada@example.com"));
+    assert!(ok(run(&control, &["org", "list"], None)).contains("acme"));
+    let ada = browser();
+    assert_eq!(airlock.sign_in(&ada, "ada@example.com", "ada-password-1").await.status(), 200);
+    let view: Value = ada.get(airlock.at("/api/auth/session")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(view["orgs"][0]["role"], "operator");
+    let sessions: Vec<Value> =
+        serde_json::from_str(&ok(run(&control, &["session", "list", "ada@example.com", "--json"], None))).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(ok(run(&control, &["session", "revoke-all", "ada@example.com"], None)).contains("revoked 1"));
+    assert_eq!(ada.get(airlock.at("/api/auth/session")).send().await.unwrap().status(), 401);
+    let listed = ok(run(&control, &["token", "list", "--user", ADMIN_EMAIL], None));
+    assert!(listed.contains("cli-read") && !listed.contains(read["token"].as_str().unwrap()));
+
+    // A read token reads, and is told clearly that it cannot change anything.
+    assert!(run(&read, &["user", "list"], None).status.success());
+    let denied = run(&read, &["org", "add", "beta"], None);
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("control"), "{}", String::from_utf8_lossy(&denied.stderr));
+    // Without a token --url is a configuration error (exit 2).
+    let missing = airlock.cli(&["--url", &url, "user", "list"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    // And a store-backed command beside the running server says, in one line, to use --url.
+    let busy = airlock.cli(&["user", "list"], None);
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(!busy.status.success() && stderr.lines().count() == 1 && stderr.contains("--url"), "{stderr}");
+}

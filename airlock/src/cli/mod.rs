@@ -1,5 +1,7 @@
 //! The `airlock` command line: `serve`, and the admin nouns working against the configured
-//! store (contract section 8).
+//! store or, with `--url`, against a running airlock's HTTP API (contract section 8).
+
+mod remote;
 
 use crate::accounts::{NewUser, UserPatch};
 use crate::app;
@@ -24,6 +26,13 @@ pub struct Cli {
     /// TOML configuration file; `AIRLOCK_*` environment variables override its keys.
     #[arg(long, global = true, env = "AIRLOCK_CONFIG")]
     config: Option<PathBuf>,
+    /// Drive a running airlock over its HTTP API instead of opening the store (e.g.
+    /// `https://airlock.example.com`); needs an admin's API token in `--token`.
+    #[arg(long, global = true, env = "AIRLOCK_URL")]
+    url: Option<String>,
+    /// API token for `--url` (prefer the AIRLOCK_TOKEN variable: arguments show in `ps`).
+    #[arg(long, global = true, env = "AIRLOCK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -203,6 +212,12 @@ fn load_raw(cli_config: Option<&PathBuf>) -> Result<RawConfig> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Some(url) = &cli.url
+        && !matches!(cli.command, Command::Serve(_))
+    {
+        let remote = remote::Remote::new(url, cli.token.as_deref())?;
+        return remote.run(cli.command).await;
+    }
     let mut raw = load_raw(cli.config.as_ref())?;
     match cli.command {
         Command::Serve(args) => {
@@ -242,8 +257,8 @@ async fn connect(raw: RawConfig) -> Result<Airlock> {
     let prefix = raw.redis_prefix.clone().unwrap_or_else(|| dev.redis_prefix.clone());
     let store = app::open_store(&dev.store, &prefix, timeout).await.map_err(|e| match (&dev.store, e) {
         (StoreUrl::Embedded(dir), Error::StoreUnavailable(_)) => Error::StoreUnavailable(format!(
-            "the embedded store {} is in use by a running airlock; stop it first, or use the admin HTTP API \
-             (/api/admin) of the running server",
+            "the embedded store {} is in use by a running airlock: use --url http://… with an admin's \
+             API token in AIRLOCK_TOKEN, or stop the server first",
             dir.display()
         )),
         (_, e) => e,
