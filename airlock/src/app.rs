@@ -28,6 +28,24 @@ pub async fn open_store(store: &StoreUrl, redis_prefix: &str, timeout: Duration)
     }
 }
 
+/// How often an instance rereads the signing keys, to pick up a rotation made elsewhere.
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(30);
+
+fn spawn_key_reloader(airlock: &Arc<Airlock>) {
+    let weak = Arc::downgrade(airlock);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(airlock) = weak.upgrade() else { break };
+            if let Err(e) = airlock.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+    });
+}
+
 /// Runs airlock until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<()> {
     let store = open_store(&config.store, &config.redis_prefix, config.store_timeout).await.map_err(|e| match e {
@@ -35,6 +53,11 @@ pub async fn serve(config: Config) -> Result<()> {
         other => other,
     })?;
     let airlock = Arc::new(Airlock::from_config(store, &config)?);
+    if config.secret.is_none() {
+        tracing::warn!("no AIRLOCK_SECRET (--dev): signing keys are sealed with a fixed development secret");
+    }
+    airlock.init_keys(config.signing_secret(), config.public_url.as_str(), config.jwt_audience.clone()).await?;
+    spawn_key_reloader(&airlock);
 
     if let Some(admin) = airlock
         .bootstrap_admin(config.bootstrap_admin_email.as_deref(), config.bootstrap_admin_password.as_deref())

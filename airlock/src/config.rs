@@ -11,7 +11,7 @@ use std::time::Duration;
 use url::Url;
 
 /// The file/environment form: every key optional, durations and lists as text.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
@@ -31,6 +31,9 @@ pub struct RawConfig {
     pub bootstrap_admin_password: Option<String>,
     pub password_hash_concurrency: Option<usize>,
     pub max_tokens_per_user: Option<usize>,
+    pub jwt_audience: Option<Vec<String>>,
+    pub access_token_ttl: Option<String>,
+    pub service_token_max_ttl: Option<String>,
     pub log_format: Option<String>,
 }
 
@@ -69,11 +72,17 @@ pub struct Config {
     pub bootstrap_admin_password: Option<String>,
     pub password_hash_concurrency: usize,
     pub max_tokens_per_user: usize,
+    /// `aud` of the JWTs airlock issues and accepts.
+    pub jwt_audience: Vec<String>,
+    pub access_token_ttl: Duration,
+    pub service_token_max_ttl: Duration,
     pub log_format: LogFormat,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 const DEFAULT_STORE: &str = "embedded:./airlock-data";
+/// Only ever used under `--dev` without `AIRLOCK_SECRET`.
+const DEV_SECRET: &str = "airlock --dev secret: not for production";
 /// A proxy on the same host (nginx, Caddy in front of airlock) is trusted by default.
 const DEFAULT_TRUSTED_PROXIES: &[&str] = &["127.0.0.0/8", "::1/128"];
 
@@ -104,6 +113,9 @@ pub const KEYS: &[&str] = &[
     "bootstrap_admin_password",
     "password_hash_concurrency",
     "max_tokens_per_user",
+    "jwt_audience",
+    "access_token_ttl",
+    "service_token_max_ttl",
     "log_format",
 ];
 
@@ -132,7 +144,7 @@ impl RawConfig {
 /// Gives an environment string the TOML type its key expects.
 fn env_value(key: &'static str, value: &str) -> Result<toml::Value> {
     Ok(match key {
-        "trusted_origins" | "trusted_proxies" => toml::Value::Array(
+        "trusted_origins" | "trusted_proxies" | "jwt_audience" => toml::Value::Array(
             value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
         ),
         "cookie_secure" => toml::Value::Boolean(
@@ -200,6 +212,17 @@ fn parse_store(value: &str) -> Result<StoreUrl> {
 }
 
 impl Config {
+    /// The secret that seals signing keys. `--dev` without one uses a fixed development secret
+    /// (and says so): keys made that way are not protected at rest.
+    pub fn signing_secret(&self) -> &str {
+        self.secret.as_deref().unwrap_or(DEV_SECRET)
+    }
+
+    /// How long a retired signing key stays published: the longest any token it signed lives.
+    pub fn key_publish_window(&self) -> Duration {
+        self.access_token_ttl.max(self.service_token_max_ttl) + Duration::from_secs(60)
+    }
+
     /// Whether a peer's `X-Forwarded-*` headers may be believed.
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(&peer))
@@ -298,6 +321,14 @@ impl Config {
             _ => {}
         }
 
+        let jwt_audience = raw.jwt_audience.unwrap_or_else(|| vec!["airlock".to_owned()]);
+        if jwt_audience.is_empty() || jwt_audience.iter().any(|a| a.trim().is_empty()) {
+            return Err(Error::config("jwt_audience", "needs at least one non-empty audience"));
+        }
+        let access_token_ttl = duration_or("access_token_ttl", &raw.access_token_ttl, Duration::from_secs(15 * 60))?;
+        let service_token_max_ttl =
+            duration_or("service_token_max_ttl", &raw.service_token_max_ttl, Duration::from_secs(24 * 3600))?;
+
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -329,6 +360,9 @@ impl Config {
             bootstrap_admin_password: raw.bootstrap_admin_password,
             password_hash_concurrency,
             max_tokens_per_user: raw.max_tokens_per_user.unwrap_or(crate::service::DEFAULT_MAX_TOKENS_PER_USER),
+            jwt_audience,
+            access_token_ttl,
+            service_token_max_ttl,
             log_format,
         })
     }

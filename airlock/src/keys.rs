@@ -244,10 +244,117 @@ impl KeyRing {
         validation.set_issuer(&[issuer]);
         validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        // Clock skew between instances; small, so that expiry means expiry.
+        validation.leeway = 5;
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| REFUSED)?;
         Ok(Some(data.claims))
     }
+}
+
+/// The signing keys of a running airlock: opened once, reloaded after a rotation (periodically,
+/// and at once when a token names a published kid this instance has not seen).
+pub struct KeyService {
+    sealer: KeySealer,
+    ring: std::sync::RwLock<std::sync::Arc<KeyRing>>,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+}
+
+impl KeyService {
+    pub fn ring(&self) -> std::sync::Arc<KeyRing> {
+        self.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn replace(&self, ring: KeyRing) {
+        *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(ring);
+    }
+}
+
+impl crate::service::Airlock {
+    /// Opens the signing keys, creating an RS256 and an Ed25519 key on first start.
+    pub async fn init_keys(&self, secret: &str, issuer: &str, audiences: Vec<String>) -> Result<&KeyService> {
+        let sealer = KeySealer::new(secret);
+        let now = crate::service::now();
+        let mut records = self.store.keys().await?;
+        for alg in KeyAlg::ALL {
+            if !records.iter().any(|r| r.alg == alg && r.is_active()) {
+                let record = generate_off_worker(alg, &sealer, now).await?;
+                self.store.put_key(&record).await?;
+                records.push(record);
+            }
+        }
+        let ring = KeyRing::open(&records, &sealer, now)?;
+        let service = KeyService {
+            sealer,
+            ring: std::sync::RwLock::new(std::sync::Arc::new(ring)),
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            audiences,
+        };
+        Ok(self.keys.get_or_init(|| service))
+    }
+
+    /// The signing keys; an error before [`Self::init_keys`].
+    pub fn keys(&self) -> Result<&KeyService> {
+        self.keys.get().ok_or_else(|| Error::internal("signing keys are not initialised"))
+    }
+
+    /// Rereads the keys from the store (after a rotation elsewhere).
+    pub async fn reload_keys(&self) -> Result<()> {
+        let keys = self.keys()?;
+        let records = self.store.keys().await?;
+        keys.replace(KeyRing::open(&records, &keys.sealer, crate::service::now())?);
+        Ok(())
+    }
+
+    /// Retires every active key (kept in the JWKS for `publish_for`, the longest a token it
+    /// signed can live) and creates a new one per algorithm.
+    pub async fn rotate_keys(&self, publish_for: time::Duration) -> Result<Vec<KeyRecord>> {
+        let keys = self.keys()?;
+        let now = crate::service::now();
+        let mut fresh = Vec::new();
+        for alg in KeyAlg::ALL {
+            let record = generate_off_worker(alg, &keys.sealer, now).await?;
+            self.store.put_key(&record).await?;
+            fresh.push(record);
+        }
+        for mut old in self.store.keys().await? {
+            if old.is_active() && !fresh.iter().any(|f| f.kid == old.kid) {
+                old.retired_at = Some(now);
+                old.publish_until = Some(now + publish_for);
+                self.store.put_key(&old).await?;
+            }
+        }
+        self.reload_keys().await?;
+        Ok(fresh)
+    }
+
+    /// Verifies an airlock JWT (signature by kid, issuer, audience, expiry).
+    pub async fn verify_jwt(&self, token: &str) -> Result<Claims> {
+        let keys = self.keys()?;
+        let audiences: Vec<&str> = keys.audiences.iter().map(String::as_str).collect();
+        if let Some(claims) = keys.ring().verify(token, &keys.issuer, &audiences)? {
+            return Ok(claims);
+        }
+        // An unknown kid: a rotation made on another instance, or a forgery. The key list is
+        // one cheap read; the ring (which opens private keys) is rebuilt only for a real new key,
+        // so a flood of made-up kids costs no more than any other bad credential.
+        let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
+        let records = self.store.keys().await?;
+        let now = crate::service::now();
+        if kid.is_some_and(|kid| records.iter().any(|r| r.kid == kid && r.is_published(now))) {
+            keys.replace(KeyRing::open(&records, &keys.sealer, now)?);
+            if let Some(claims) = keys.ring().verify(token, &keys.issuer, &audiences)? {
+                return Ok(claims);
+            }
+        }
+        Err(Error::Unauthenticated("invalid access token"))
+    }
+}
+
+/// RSA key generation takes a noticeable moment: never on an async worker.
+async fn generate_off_worker(alg: KeyAlg, sealer: &KeySealer, now: OffsetDateTime) -> Result<KeyRecord> {
+    let sealer = sealer.clone();
+    tokio::task::spawn_blocking(move || generate(alg, &sealer, now)).await.map_err(Error::internal)?
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod password;
 pub mod scopes;
 pub mod secrets;
 pub mod service;
+pub mod service_tokens;
 pub mod sessions;
 pub mod store;
 pub mod tokens;

@@ -31,6 +31,8 @@ pub struct Airlock {
     pub sessions: SessionPolicy,
     /// Most active API tokens one user may hold.
     pub max_tokens_per_user: usize,
+    /// Signing keys, once opened (`init_keys`): only what signs or verifies JWTs needs them.
+    pub keys: std::sync::OnceLock<crate::keys::KeyService>,
 }
 
 /// Default cap on active API tokens per user.
@@ -43,6 +45,7 @@ impl Airlock {
             hasher: PasswordHasher::new(hash_concurrency)?,
             sessions,
             max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
+            keys: std::sync::OnceLock::new(),
         })
     }
 

@@ -69,3 +69,16 @@ pub fn browser() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// The workspace root (`target/<profile>/..`/..).
+pub fn repo_root() -> PathBuf {
+    let target = target_dir();
+    target.parent().and_then(|t| t.parent()).expect("target/<profile> inside the workspace").to_path_buf()
+}
+
+/// The virtualenv Python `./scripts/test` prepares (PyJWT, python-jose), or a loud failure.
+pub fn venv_python() -> PathBuf {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run the tests with ./scripts/test, which creates it", python.display());
+    python
+}

@@ -5,6 +5,7 @@ mod bad_input;
 mod compose;
 mod edge;
 mod faults;
+mod jwt;
 mod proxies;
 mod sessions;
 mod sso;

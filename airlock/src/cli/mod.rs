@@ -56,6 +56,17 @@ enum Command {
     /// Generate, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Rotate and list the JWT signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create new signing keys; the old ones stay in the JWKS until their tokens have expired.
+    Rotate,
+    /// List the signing keys (never their private parts).
+    List(JsonFlag),
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,6 +244,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Member(cmd) => member(&connect(raw).await?, cmd).await,
         Command::Session(cmd) => session(&connect(raw).await?, cmd).await,
         Command::Token(cmd) => token(&connect(raw).await?, cmd).await,
+        Command::Keys(cmd) => keys(&connect(raw.clone()).await?, &raw, cmd).await,
     }
 }
 
@@ -508,6 +520,53 @@ async fn token(airlock: &Airlock, cmd: TokenCommand) -> Result<()> {
             let owner = airlock.find_user(&user).await?;
             let token = airlock.revoke_token(&owner.id, &name_or_id, now).await?;
             println!("revoked token {} ({})", token.name, token.id);
+        }
+    }
+    Ok(())
+}
+
+async fn keys(airlock: &Airlock, raw: &RawConfig, cmd: KeysCommand) -> Result<()> {
+    // The keys are sealed with the server's secret: the same configuration opens them.
+    let config = Config::from_raw(
+        RawConfig {
+            secret: raw.secret.clone(),
+            access_token_ttl: raw.access_token_ttl.clone(),
+            service_token_max_ttl: raw.service_token_max_ttl.clone(),
+            ..Default::default()
+        },
+        true,
+    )?;
+    airlock.init_keys(config.signing_secret(), "", Vec::new()).await?;
+    match cmd {
+        KeysCommand::Rotate => {
+            let window = time::Duration::try_from(config.key_publish_window()).map_err(Error::internal)?;
+            for key in airlock.rotate_keys(window).await? {
+                println!("new {} key {}", key.alg.as_str(), key.kid);
+            }
+            println!("retired keys stay published for {}s, until their last token expires", window.whole_seconds());
+        }
+        KeysCommand::List(JsonFlag { json }) => {
+            let keys = airlock.store.keys().await?;
+            if json {
+                let out: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({"kid": k.kid, "alg": k.alg.as_str(), "created_at": date(k.created_at),
+                        "retired_at": k.retired_at.map(date), "publish_until": k.publish_until.map(date),
+                        "active": k.is_active()})
+                    })
+                    .collect();
+                return print_json(&out);
+            }
+            let rows = keys
+                .into_iter()
+                .map(|k| {
+                    let status = if k.is_active() { "active".to_owned() } else { "retired".to_owned() };
+                    let until = k.publish_until.map(date).unwrap_or_else(|| "-".to_owned());
+                    vec![k.kid, k.alg.as_str().to_owned(), date(k.created_at), status, until]
+                })
+                .collect();
+            print_table(&["KID", "ALG", "CREATED", "STATUS", "PUBLISHED UNTIL"], rows);
         }
     }
     Ok(())

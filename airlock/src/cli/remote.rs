@@ -3,8 +3,8 @@
 //! store-backed commands do.
 
 use super::{
-    Command, JsonFlag, MemberCommand, OrgCommand, SessionCommand, TokenCommand, UserCommand, print_json, print_table,
-    read_password,
+    Command, JsonFlag, KeysCommand, MemberCommand, OrgCommand, SessionCommand, TokenCommand, UserCommand, print_json,
+    print_table, read_password,
 };
 use crate::error::{Error, Result};
 use reqwest::Method;
@@ -83,6 +83,7 @@ impl Remote {
             Command::Member(cmd) => self.member(cmd).await,
             Command::Session(cmd) => self.session(cmd).await,
             Command::Token(cmd) => self.token(cmd).await,
+            Command::Keys(cmd) => self.keys(cmd).await,
         }
     }
 
@@ -271,6 +272,40 @@ impl Remote {
                 self.check_owner(&user).await?;
                 let done = self.call(Method::DELETE, &format!("/api/tokens/{}", segment(&name_or_id)), None).await?;
                 println!("revoked token {} ({})", text(&done["name"]), text(&done["revoked"]));
+            }
+        }
+        Ok(())
+    }
+
+    async fn keys(&self, cmd: KeysCommand) -> Result<()> {
+        match cmd {
+            KeysCommand::Rotate => {
+                let fresh = self.call(Method::POST, "/api/admin/keys/rotate", None).await?;
+                for key in fresh.as_array().into_iter().flatten() {
+                    println!("new {} key {}", text(&key["alg"]), text(&key["kid"]));
+                }
+            }
+            KeysCommand::List(JsonFlag { json }) => {
+                let keys = self.call(Method::GET, "/api/admin/keys", None).await?;
+                if json {
+                    return print_json(&keys);
+                }
+                let rows = keys
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|k| {
+                        let status = if k["active"] == true { "active" } else { "retired" };
+                        vec![
+                            text(&k["kid"]),
+                            text(&k["alg"]),
+                            text(&k["created_at"]),
+                            status.to_owned(),
+                            text(&k["publish_until"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["KID", "ALG", "CREATED", "STATUS", "PUBLISHED UNTIL"], rows);
             }
         }
         Ok(())

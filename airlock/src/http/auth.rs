@@ -1,7 +1,7 @@
 //! The session API: sign-in, sign-out, the live check, and the caller's own sessions.
 
 use super::AppState;
-use super::extract::{Caller, Client, CurrentSession, Jar, JsonOrForm, PathParam, QueryParams, is_form};
+use super::extract::{Client, CurrentSession, Jar, JsonOrForm, PathParam, QueryParams, Whoami, is_form};
 use super::pages;
 use crate::error::Error;
 use crate::store::SessionRecord;
@@ -19,9 +19,10 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-/// `GET /api/auth/session`: who is calling, live (session cookie or bearer API token).
-pub async fn session(caller: Caller) -> Response {
-    no_store(Json(caller.view).into_response())
+/// `GET /api/auth/session`: who is calling, live (session cookie, API token, access token or
+/// service token).
+pub async fn session(Whoami(view): Whoami) -> Response {
+    no_store(Json(view).into_response())
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use crate::error::Error;
+use crate::keys::Claims;
 use crate::scopes::{Scope, has_scope, names, user_power};
 use crate::secrets::looks_like_api_token;
 use crate::sessions::{CheckedSession, ClientInfo, session_view};
@@ -15,7 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use shared::GlobalRole;
-use shared::{AuthInfo, AuthMethod, SessionView};
+use shared::{AuthInfo, AuthMethod, SessionView, UserView};
 use std::net::{IpAddr, SocketAddr};
 use tower_cookies::Cookies;
 
@@ -224,7 +225,7 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(token) = bearer_token(parts) {
             let token = token?;
             if !looks_like_api_token(token) {
-                return Err(Error::Unauthenticated("unknown bearer token"));
+                return jwt_caller(state, token).await;
             }
             let bundle = state.airlock.authenticate_token(token, now).await?;
             let scopes = effective_scopes(&bundle.token.scopes, &bundle.user);
@@ -234,6 +235,58 @@ impl FromRequestParts<AppState> for Caller {
         }
         let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
         Ok(Caller { scopes: user_power(&checked.user.roles), user: checked.user, view: checked.view })
+    }
+}
+
+/// A caller presenting an airlock JWT (an access token for a user).
+async fn jwt_caller(state: &AppState, token: &str) -> Result<Caller, Error> {
+    let claims = state.airlock.verify_jwt(token).await?;
+    caller_from_claims(state, claims).await
+}
+
+async fn caller_from_claims(state: &AppState, claims: Claims) -> Result<Caller, Error> {
+    const REFUSED: Error = Error::Unauthenticated("invalid access token");
+    if claims.is_service_account == Some(true) {
+        // Service tokens are not users: they only identify themselves (`GET /api/auth/session`).
+        return Err(Error::forbidden("a service token cannot do this"));
+    }
+    let user = state.airlock.store.user_by_id(&claims.sub).await?.filter(|u| !u.disabled).ok_or(REFUSED)?;
+    let memberships = state.airlock.store.memberships_of(&user.id).await?;
+    let granted: Vec<Scope> = claims.scope.split_whitespace().filter_map(|s| s.parse().ok()).collect();
+    let scopes = effective_scopes(&granted, &user);
+    let auth = AuthInfo {
+        method: AuthMethod::AccessToken,
+        scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+    };
+    let view = session_view(&user, &memberships, None, auth);
+    Ok(Caller { user, view, scopes })
+}
+
+/// The view `GET /api/auth/session` answers: any caller, including a service token (which is
+/// no user: `sub = svc:<tenant>`, no orgs).
+pub struct Whoami(pub SessionView);
+
+impl FromRequestParts<AppState> for Whoami {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        if let Some(Ok(token)) = bearer_token(parts)
+            && !looks_like_api_token(token)
+        {
+            let claims = state.airlock.verify_jwt(token).await?;
+            if claims.is_service_account == Some(true) {
+                let record = state.airlock.check_service_token(&claims).await?;
+                let view = SessionView {
+                    user: UserView { id: claims.sub, email: String::new(), name: record.tenant_id, roles: Vec::new() },
+                    orgs: Vec::new(),
+                    session: None,
+                    auth: AuthInfo { method: AuthMethod::ServiceToken, scopes: record.scopes },
+                };
+                return Ok(Whoami(view));
+            }
+            return Ok(Whoami(caller_from_claims(state, claims).await?.view));
+        }
+        Ok(Whoami(Caller::from_request_parts(parts, state).await?.view))
     }
 }
 

@@ -10,7 +10,9 @@ pub mod cookie;
 pub mod error;
 mod extract;
 mod health;
+mod keys;
 mod pages;
+mod service_tokens;
 mod tokens;
 mod verify;
 
@@ -56,7 +58,9 @@ pub fn router(state: AppState) -> Router {
         .route("/orgs", post(admin::create_org).get(admin::list_orgs))
         .route("/orgs/{slug}/members", post(admin::add_member))
         .route("/orgs/{slug}/members/{email}", delete(admin::remove_member))
-        .route("/sessions/{id}", delete(admin::revoke_session));
+        .route("/sessions/{id}", delete(admin::revoke_session))
+        .route("/keys", get(keys::list))
+        .route("/keys/rotate", post(keys::rotate));
 
     Router::new()
         .route("/", get(pages::home))
@@ -70,7 +74,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/verify", get(verify::verify))
         .route("/api/tokens", post(tokens::create).get(tokens::list))
         .route("/api/tokens/{token}", delete(tokens::revoke))
+        .route("/api/service-tokens", post(service_tokens::issue))
+        .route("/api/service-tokens/revoked", get(service_tokens::revoked))
+        .route("/api/service-tokens/{id}", delete(service_tokens::revoke))
         .nest("/api/admin", admin)
+        .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)

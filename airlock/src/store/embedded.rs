@@ -9,6 +9,8 @@
 
 use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
+use crate::keys::KeyRecord;
+use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -26,6 +28,8 @@ const ORGS: TableDefinition<&str, &str> = TableDefinition::new("orgs");
 const MEMBERSHIPS: TableDefinition<&str, &str> = TableDefinition::new("memberships");
 const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
 const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
+const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
+const SERVICE_TOKENS: TableDefinition<&str, &str> = TableDefinition::new("service_tokens");
 
 /// File name of the database inside the store directory.
 pub const DB_FILE: &str = "airlock.redb";
@@ -42,6 +46,8 @@ struct State {
     session_by_token: HashMap<String, String>,
     tokens: HashMap<String, TokenRecord>,
     token_by_hash: HashMap<String, String>,
+    keys: HashMap<String, KeyRecord>,
+    service_tokens: HashMap<String, ServiceTokenRecord>,
 }
 
 /// One change, applied first to the file and then to memory.
@@ -53,6 +59,9 @@ enum Change {
     PutSession(SessionRecord),
     DeleteSession(String),
     PutToken(TokenRecord),
+    PutKey(KeyRecord),
+    PutServiceToken(ServiceTokenRecord),
+    DeleteServiceToken(String),
 }
 
 pub struct EmbeddedStore {
@@ -102,7 +111,7 @@ impl EmbeddedStore {
 
     fn load(&self) -> Result<()> {
         let write = self.db.begin_write().map_err(storage_error)?;
-        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS] {
+        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, KEYS, SERVICE_TOKENS] {
             write.open_table(table).map_err(storage_error)?;
         }
         write.commit().map_err(storage_error)?;
@@ -135,6 +144,12 @@ impl EmbeddedStore {
         }
         for (_, json) in rows(TOKENS)? {
             changes.push(Change::PutToken(decode(&json)?));
+        }
+        for (_, json) in rows(KEYS)? {
+            changes.push(Change::PutKey(decode(&json)?));
+        }
+        for (_, json) in rows(SERVICE_TOKENS)? {
+            changes.push(Change::PutServiceToken(decode(&json)?));
         }
         let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
         for change in changes {
@@ -175,6 +190,13 @@ impl EmbeddedStore {
                 .values()
                 .filter(|s| !s.is_live(now))
                 .map(|s| Change::DeleteSession(s.id.clone()))
+                .chain(
+                    state
+                        .service_tokens
+                        .values()
+                        .filter(|t| t.expires_at <= now)
+                        .map(|t| Change::DeleteServiceToken(t.id.clone())),
+                )
                 .collect();
             Ok((expired.len(), expired))
         })
@@ -218,6 +240,9 @@ impl Row {
             Change::PutSession(s) => Row::Put(SESSIONS, s.id.clone(), encode(s)?),
             Change::DeleteSession(id) => Row::Delete(SESSIONS, id.clone()),
             Change::PutToken(t) => Row::Put(TOKENS, t.id.clone(), encode(t)?),
+            Change::PutKey(k) => Row::Put(KEYS, k.kid.clone(), encode(k)?),
+            Change::PutServiceToken(t) => Row::Put(SERVICE_TOKENS, t.id.clone(), encode(t)?),
+            Change::DeleteServiceToken(id) => Row::Delete(SERVICE_TOKENS, id.clone()),
         })
     }
 }
@@ -271,6 +296,15 @@ impl State {
             Change::PutToken(token) => {
                 self.token_by_hash.insert(token.token_hash.clone(), token.id.clone());
                 self.tokens.insert(token.id.clone(), token);
+            }
+            Change::PutKey(key) => {
+                self.keys.insert(key.kid.clone(), key);
+            }
+            Change::PutServiceToken(token) => {
+                self.service_tokens.insert(token.id.clone(), token);
+            }
+            Change::DeleteServiceToken(id) => {
+                self.service_tokens.remove(&id);
             }
         }
     }
@@ -462,6 +496,36 @@ impl Store for EmbeddedStore {
             None => Err(Error::not_found(format!("token {}", token.id))),
         })
         .await
+    }
+
+    async fn put_key(&self, key: &KeyRecord) -> Result<()> {
+        self.write(|_| Ok(((), vec![Change::PutKey(key.clone())]))).await
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRecord>> {
+        self.read(|s| {
+            let mut keys: Vec<_> = s.keys.values().cloned().collect();
+            keys.sort_by_key(|k| k.created_at);
+            keys
+        })
+    }
+
+    async fn put_service_token(&self, token: &ServiceTokenRecord) -> Result<()> {
+        self.write(|_| Ok(((), vec![Change::PutServiceToken(token.clone())]))).await
+    }
+
+    async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>> {
+        let now = time::OffsetDateTime::now_utc();
+        self.read(|s| s.service_tokens.get(id).filter(|t| t.expires_at > now).cloned())
+    }
+
+    async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>> {
+        self.read(|s| {
+            let mut list: Vec<_> =
+                s.service_tokens.values().filter(|t| t.revoked_at.is_some() && t.expires_at > now).cloned().collect();
+            list.sort_by_key(|t| t.created_at);
+            list
+        })
     }
 }
 

@@ -14,6 +14,8 @@ pub mod records;
 pub mod redis;
 
 use crate::error::Result;
+use crate::keys::KeyRecord;
+use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
 use shared::OrgRole;
 use std::sync::Arc;
@@ -72,6 +74,20 @@ pub trait Store: Send + Sync + 'static {
     async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>>;
     /// Replaces a token's record (revocation). `Error::NotFound` if absent.
     async fn update_token(&self, token: &TokenRecord) -> Result<()>;
+
+    // Signing keys (private parts sealed by the caller).
+    /// Adds or replaces a key.
+    async fn put_key(&self, key: &KeyRecord) -> Result<()>;
+    /// Every key, retired ones included.
+    async fn keys(&self) -> Result<Vec<KeyRecord>>;
+
+    // Service tokens (kept until they expire; the JWT is never stored).
+    /// Adds or replaces a service token's record.
+    async fn put_service_token(&self, token: &ServiceTokenRecord) -> Result<()>;
+    /// A service token by id, unless it has expired.
+    async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>>;
+    /// Revoked service tokens that have not expired yet.
+    async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

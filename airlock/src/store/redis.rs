@@ -17,6 +17,8 @@
 
 use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
+use crate::keys::KeyRecord;
+use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
@@ -542,5 +544,63 @@ impl Store for RedisStore {
             .run(|mut c| async move { redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await })
             .await?;
         replaced.map(|_| ()).ok_or_else(|| Error::not_found(format!("token {}", token.id)))
+    }
+
+    async fn put_key(&self, key: &KeyRecord) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(self.key("key", &key.kid))
+            .arg(encode(key)?)
+            .ignore()
+            .cmd("SADD")
+            .arg(format!("{}keys", self.prefix))
+            .arg(&key.kid)
+            .ignore();
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRecord>> {
+        let set = &format!("{}keys", self.prefix);
+        let kids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
+        let records = kids.iter().map(|kid| self.key("key", kid)).collect();
+        let mut keys: Vec<KeyRecord> = self.mget_json(records).await?.into_iter().flatten().collect();
+        keys.sort_by_key(|k| k.created_at);
+        Ok(keys)
+    }
+
+    async fn put_service_token(&self, token: &ServiceTokenRecord) -> Result<()> {
+        let expires = unix_millis(token.expires_at);
+        let revoked = format!("{}revoked_service_tokens", self.prefix);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(self.key("service_token", &token.id))
+            .arg(encode(token)?)
+            .arg("PXAT")
+            .arg(expires)
+            .ignore();
+        if token.revoked_at.is_some() {
+            // Scored by expiry, so that listing skips (and trimming drops) expired ones.
+            pipe.cmd("ZADD").arg(&revoked).arg(expires).arg(&token.id).ignore();
+        }
+        pipe.cmd("ZREMRANGEBYSCORE").arg(&revoked).arg("-inf").arg(unix_millis(token.created_at)).ignore();
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+    }
+
+    async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>> {
+        self.get_json(self.key("service_token", id)).await
+    }
+
+    async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>> {
+        let set = &format!("{}revoked_service_tokens", self.prefix);
+        let from = unix_millis(now);
+        let ids: Vec<String> = self
+            .read(|mut c| async move {
+                redis::cmd("ZRANGEBYSCORE").arg(set).arg(format!("({from}")).arg("+inf").query_async(&mut c).await
+            })
+            .await?;
+        let keys = ids.iter().map(|id| self.key("service_token", id)).collect();
+        Ok(self.mget_json(keys).await?.into_iter().flatten().collect())
     }
 }
