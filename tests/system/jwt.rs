@@ -166,3 +166,56 @@ fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("base64url")
 }
+
+#[tokio::test]
+async fn the_cli_issues_and_revokes_service_tokens_and_rotates_keys() {
+    // The CLI and the server share one configuration (store, public_url: the issuer).
+    let options = AirlockOptions::default().env("AIRLOCK_PUBLIC_URL", "http://airlock.localtest");
+    let mut airlock = AirlockProcess::start(options).await;
+    airlock.stop();
+    let issued = airlock.cli(
+        &[
+            "service-token",
+            "issue",
+            "--tenant",
+            "acme-ci",
+            "--scopes",
+            "read:repo,read:blob",
+            "--resource",
+            "7",
+            "--ttl",
+            "600",
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&issued.stdout).into_owned();
+    assert!(issued.status.success(), "{stdout}{}", String::from_utf8_lossy(&issued.stderr));
+    let token = stdout.lines().find_map(|l| l.strip_prefix("Token:   ")).expect("a token line").trim().to_owned();
+    let id = stdout.lines().find_map(|l| l.strip_prefix("ID:      ")).expect("an id line").trim().to_owned();
+    assert!(stdout.contains("will not be shown again"));
+    let rotated = airlock.cli(&["keys", "rotate"], None);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let listed = String::from_utf8_lossy(&airlock.cli(&["keys", "list"], None).stdout).into_owned();
+    assert_eq!(listed.matches("retired").count(), 2, "{listed}");
+    assert_eq!(listed.matches("active").count(), 2, "{listed}");
+
+    airlock.start_again().await;
+    let view: Value = whoami(&airlock, &token).await.json().await.unwrap();
+    assert_eq!(view["user"]["id"], "svc:acme-ci", "a token issued before the rotation still verifies: {view}");
+
+    // With --url, through the running server.
+    let admin = airlock.admin().await;
+    let cli_token: Value = admin
+        .post(airlock.at("/api/tokens"))
+        .json(&json!({"name": "cli", "role": "admin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = cli_token["token"].as_str().unwrap();
+    let revoked = airlock.cli(&["--url", &airlock.url, "--token", secret, "service-token", "revoke", &id], None);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert_eq!(whoami(&airlock, &token).await.status(), StatusCode::UNAUTHORIZED);
+}

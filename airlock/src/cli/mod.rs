@@ -59,6 +59,30 @@ enum Command {
     /// Rotate and list the JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Issue and revoke headless service tokens (read-only JWTs for CI).
+    #[command(subcommand, name = "service-token")]
+    ServiceToken(ServiceTokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServiceTokenCommand {
+    /// Issue a service token; the JWT is printed once.
+    Issue {
+        /// The tenant (service account) the token speaks for: `sub` is `svc:<tenant>`.
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated read scopes, e.g. read:repo,read:blob.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Restrict the token to one repository: `resources: ["urc-<ID>"]`.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Lifetime in seconds (at most service_token_max_ttl).
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Revoke a service token by id.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -245,6 +269,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Session(cmd) => session(&connect(raw).await?, cmd).await,
         Command::Token(cmd) => token(&connect(raw).await?, cmd).await,
         Command::Keys(cmd) => keys(&connect(raw.clone()).await?, &raw, cmd).await,
+        Command::ServiceToken(cmd) => service_token(&connect(raw.clone()).await?, &raw, cmd).await,
     }
 }
 
@@ -525,18 +550,55 @@ async fn token(airlock: &Airlock, cmd: TokenCommand) -> Result<()> {
     Ok(())
 }
 
-async fn keys(airlock: &Airlock, raw: &RawConfig, cmd: KeysCommand) -> Result<()> {
-    // The keys are sealed with the server's secret: the same configuration opens them.
+/// The token settings of the server's configuration, and its keys opened with its secret (the
+/// same configuration as the server's opens them).
+async fn open_keys(airlock: &Airlock, raw: &RawConfig) -> Result<Config> {
     let config = Config::from_raw(
         RawConfig {
             secret: raw.secret.clone(),
+            public_url: raw.public_url.clone(),
+            listen: raw.listen.clone(),
+            jwt_audience: raw.jwt_audience.clone(),
             access_token_ttl: raw.access_token_ttl.clone(),
             service_token_max_ttl: raw.service_token_max_ttl.clone(),
             ..Default::default()
         },
         true,
     )?;
-    airlock.init_keys(config.signing_secret(), "", Vec::new()).await?;
+    airlock.init_keys(config.signing_secret(), config.public_url.as_str(), config.jwt_audience.clone()).await?;
+    Ok(config)
+}
+
+async fn service_token(airlock: &Airlock, raw: &RawConfig, cmd: ServiceTokenCommand) -> Result<()> {
+    let config = open_keys(airlock, raw).await?;
+    let now = crate::service::now();
+    match cmd {
+        ServiceTokenCommand::Issue { tenant, scopes, resource, ttl } => {
+            let request = crate::service_tokens::ServiceTokenRequest {
+                tenant_id: tenant,
+                scopes,
+                resource_id: resource,
+                ttl: Duration::from_secs(ttl),
+                alg: crate::keys::KeyAlg::Rs256,
+            };
+            let (record, jwt) = airlock.issue_service_token(request, "cli", config.service_token_max_ttl, now).await?;
+            println!("Service token issued for tenant {}", record.tenant_id);
+            println!("ID:      {}", record.id);
+            println!("Scopes:  {}", record.scopes.join(", "));
+            println!("Expires: {}", date(record.expires_at));
+            println!("Token:   {jwt}");
+            println!("IMPORTANT: Save this token now: it will not be shown again!");
+        }
+        ServiceTokenCommand::Revoke { id } => {
+            let record = airlock.revoke_service_token(&id, now).await?;
+            println!("revoked service token {} (tenant {})", record.id, record.tenant_id);
+        }
+    }
+    Ok(())
+}
+
+async fn keys(airlock: &Airlock, raw: &RawConfig, cmd: KeysCommand) -> Result<()> {
+    let config = open_keys(airlock, raw).await?;
     match cmd {
         KeysCommand::Rotate => {
             let window = time::Duration::try_from(config.key_publish_window()).map_err(Error::internal)?;

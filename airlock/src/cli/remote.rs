@@ -3,8 +3,8 @@
 //! store-backed commands do.
 
 use super::{
-    Command, JsonFlag, KeysCommand, MemberCommand, OrgCommand, SessionCommand, TokenCommand, UserCommand, print_json,
-    print_table, read_password,
+    Command, JsonFlag, KeysCommand, MemberCommand, OrgCommand, ServiceTokenCommand, SessionCommand, TokenCommand,
+    UserCommand, print_json, print_table, read_password,
 };
 use crate::error::{Error, Result};
 use reqwest::Method;
@@ -84,6 +84,7 @@ impl Remote {
             Command::Session(cmd) => self.session(cmd).await,
             Command::Token(cmd) => self.token(cmd).await,
             Command::Keys(cmd) => self.keys(cmd).await,
+            Command::ServiceToken(cmd) => self.service_token(cmd).await,
         }
     }
 
@@ -306,6 +307,25 @@ impl Remote {
                     })
                     .collect();
                 print_table(&["KID", "ALG", "CREATED", "STATUS", "PUBLISHED UNTIL"], rows);
+            }
+        }
+        Ok(())
+    }
+
+    async fn service_token(&self, cmd: ServiceTokenCommand) -> Result<()> {
+        match cmd {
+            ServiceTokenCommand::Issue { tenant, scopes, resource, ttl } => {
+                let body = json!({"tenant_id": tenant, "scopes": scopes, "resource_id": resource, "ttl_seconds": ttl});
+                let made = self.call(Method::POST, "/api/service-tokens", Some(body)).await?;
+                println!("Service token issued for tenant {tenant}");
+                println!("ID:      {}", text(&made["id"]));
+                println!("Expires: {}", text(&made["expires_at"]));
+                println!("Token:   {}", text(&made["service_token"]));
+                println!("IMPORTANT: Save this token now: it will not be shown again!");
+            }
+            ServiceTokenCommand::Revoke { id } => {
+                self.call(Method::DELETE, &format!("/api/service-tokens/{}", segment(&id)), None).await?;
+                println!("revoked service token {id}");
             }
         }
         Ok(())
