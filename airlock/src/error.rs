@@ -38,6 +38,9 @@ pub enum Error {
     /// Bad configuration: names the key and the problem.
     #[error("{key}: {problem}")]
     Config { key: &'static str, problem: String },
+    /// An OAuth 2 error (RFC 6749 section 5.2): answered as `{"error","error_description"}`.
+    #[error("{code}: {description}")]
+    OAuth { status: u16, code: &'static str, description: String },
     /// A broken invariant (corrupt record, failed hash). Logged, answered as 500.
     #[error("internal error: {0}")]
     Internal(String),

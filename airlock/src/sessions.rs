@@ -61,7 +61,7 @@ pub fn session_view(
 }
 
 fn session_auth() -> AuthInfo {
-    AuthInfo { method: AuthMethod::Session, scopes: vec!["*".to_owned()] }
+    AuthInfo::new(AuthMethod::Session, vec!["*".to_owned()])
 }
 
 impl SessionPolicy {

@@ -130,7 +130,7 @@ mod tests {
                 })
                 .collect(),
             session: None,
-            auth: AuthInfo { method: AuthMethod::Session, scopes: vec!["*".into()] },
+            auth: AuthInfo::new(AuthMethod::Session, vec!["*".into()]),
         };
         AuthUser::new(Arc::new(view), Arc::new(RoleMapping::default()))
     }

@@ -108,7 +108,7 @@ mod tests {
                 })
                 .collect(),
             session: None,
-            auth: AuthInfo { method: AuthMethod::Session, scopes: vec!["*".into()] },
+            auth: AuthInfo::new(AuthMethod::Session, vec!["*".into()]),
         }
     }
 

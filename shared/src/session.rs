@@ -53,6 +53,15 @@ pub enum AuthMethod {
 pub struct AuthInfo {
     pub method: AuthMethod,
     pub scopes: Vec<String>,
+    /// For repository-scoped and service tokens: the `urc-<id>` / `urc-*` they may access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
+}
+
+impl AuthInfo {
+    pub fn new(method: AuthMethod, scopes: Vec<String>) -> Self {
+        Self { method, scopes, resources: None }
+    }
 }
 
 impl SessionView {

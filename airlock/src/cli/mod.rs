@@ -62,6 +62,27 @@ enum Command {
     /// Issue and revoke headless service tokens (read-only JWTs for CI).
     #[command(subcommand, name = "service-token")]
     ServiceToken(ServiceTokenCommand),
+    /// Grant users or orgs access to repositories (urc-<id>), for token exchange.
+    #[command(subcommand)]
+    Grant(GrantCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum GrantCommand {
+    /// Grant a user or an org `urc-<id>` (or every repository: `urc-*`).
+    Add {
+        #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+        user: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        /// urc-<id> or urc-*.
+        resource: String,
+        /// Comma-separated scopes (default read).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<Scope>,
+    },
+    /// List grants.
+    List(JsonFlag),
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,6 +291,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token(&connect(raw).await?, cmd).await,
         Command::Keys(cmd) => keys(&connect(raw.clone()).await?, &raw, cmd).await,
         Command::ServiceToken(cmd) => service_token(&connect(raw.clone()).await?, &raw, cmd).await,
+        Command::Grant(cmd) => grant(&connect(raw).await?, cmd).await,
     }
 }
 
@@ -629,6 +651,38 @@ async fn keys(airlock: &Airlock, raw: &RawConfig, cmd: KeysCommand) -> Result<()
                 })
                 .collect();
             print_table(&["KID", "ALG", "CREATED", "STATUS", "PUBLISHED UNTIL"], rows);
+        }
+    }
+    Ok(())
+}
+
+async fn grant(airlock: &Airlock, cmd: GrantCommand) -> Result<()> {
+    match cmd {
+        GrantCommand::Add { user, org, resource, scopes } => {
+            let grant = airlock.add_grant(user.as_deref(), org.as_deref(), &resource, scopes).await?;
+            println!(
+                "granted {} ({}) to {}",
+                grant.resource,
+                scopes_text(&grant.scopes),
+                user.or(org).unwrap_or_default()
+            );
+        }
+        GrantCommand::List(JsonFlag { json }) => {
+            let grants = airlock.list_grants().await?;
+            if json {
+                return print_json(&grants);
+            }
+            let rows = grants
+                .into_iter()
+                .map(|g| {
+                    let (kind, id) = match g.grantee {
+                        crate::grants::Grantee::User(id) => ("user", id),
+                        crate::grants::Grantee::Org(id) => ("org", id),
+                    };
+                    vec![g.resource, scopes_text(&g.scopes), kind.to_owned(), id, g.id]
+                })
+                .collect();
+            print_table(&["RESOURCE", "SCOPES", "TO", "ID", "GRANT"], rows);
         }
     }
     Ok(())

@@ -3,8 +3,8 @@
 //! store-backed commands do.
 
 use super::{
-    Command, JsonFlag, KeysCommand, MemberCommand, OrgCommand, ServiceTokenCommand, SessionCommand, TokenCommand,
-    UserCommand, print_json, print_table, read_password,
+    Command, GrantCommand, JsonFlag, KeysCommand, MemberCommand, OrgCommand, ServiceTokenCommand, SessionCommand,
+    TokenCommand, UserCommand, print_json, print_table, read_password,
 };
 use crate::error::{Error, Result};
 use reqwest::Method;
@@ -85,6 +85,7 @@ impl Remote {
             Command::Token(cmd) => self.token(cmd).await,
             Command::Keys(cmd) => self.keys(cmd).await,
             Command::ServiceToken(cmd) => self.service_token(cmd).await,
+            Command::Grant(cmd) => self.grant(cmd).await,
         }
     }
 
@@ -326,6 +327,38 @@ impl Remote {
             ServiceTokenCommand::Revoke { id } => {
                 self.call(Method::DELETE, &format!("/api/service-tokens/{}", segment(&id)), None).await?;
                 println!("revoked service token {id}");
+            }
+        }
+        Ok(())
+    }
+
+    async fn grant(&self, cmd: GrantCommand) -> Result<()> {
+        match cmd {
+            GrantCommand::Add { user, org, resource, scopes } => {
+                let body = json!({"user": user, "org": org, "resource": resource, "scopes": scopes});
+                let grant = self.call(Method::POST, "/api/admin/grants", Some(body)).await?;
+                println!("granted {} ({}) as {}", text(&grant["resource"]), text(&grant["scopes"]), text(&grant["id"]));
+            }
+            GrantCommand::List(JsonFlag { json }) => {
+                let grants = self.call(Method::GET, "/api/admin/grants", None).await?;
+                if json {
+                    return print_json(&grants);
+                }
+                let rows = grants
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| {
+                        vec![
+                            text(&g["resource"]),
+                            text(&g["scopes"]),
+                            text(&g["grantee"]["kind"]),
+                            text(&g["grantee"]["id"]),
+                            text(&g["id"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["RESOURCE", "SCOPES", "TO", "ID", "GRANT"], rows);
             }
         }
         Ok(())

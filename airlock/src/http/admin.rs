@@ -193,3 +193,34 @@ pub async fn remove_member(
     tracing::info!(target: "admin", %actor, org = %slug, user = %email, "removed membership");
     Ok(Json(json!({"removed": true, "org": slug, "email": email})))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGrant {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    org: Option<String>,
+    resource: String,
+    #[serde(default)]
+    scopes: Vec<crate::scopes::Scope>,
+}
+
+/// `POST /api/admin/grants`: grants a user or an org `urc-<id>` or `urc-*`.
+pub async fn create_grant(
+    State(state): State<AppState>,
+    Admin { actor }: Admin,
+    JsonBody(body): JsonBody<CreateGrant>,
+) -> Result<(StatusCode, Json<crate::grants::GrantRecord>), Error> {
+    let grant = state.airlock.add_grant(body.user.as_deref(), body.org.as_deref(), &body.resource, body.scopes).await?;
+    tracing::info!(target: "admin", %actor, grant = %grant.id, resource = %grant.resource, "added grant");
+    Ok((StatusCode::CREATED, Json(grant)))
+}
+
+/// `GET /api/admin/grants`.
+pub async fn list_grants(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Vec<crate::grants::GrantRecord>>, Error> {
+    Ok(Json(state.airlock.list_grants().await?))
+}

@@ -21,6 +21,9 @@ impl Error {
             Error::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            Error::OAuth { status, code, .. } => {
+                (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), code)
+            }
             Error::Config { .. } | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -40,6 +43,14 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        if let Error::OAuth { status, code, description } = &self {
+            // OAuth endpoints speak RFC 6749's error format.
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = serde_json::json!({"error": code, "error_description": description});
+            let mut response = (status, Json(body)).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return response;
+        }
         let (status, code) = self.status_and_code();
         let message = match &self {
             Error::StoreUnavailable(detail) => {

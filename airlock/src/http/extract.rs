@@ -217,21 +217,24 @@ fn bearer_token(parts: &Parts) -> Option<Result<&str, Error>> {
     Some(parsed)
 }
 
+/// The caller behind a bearer token: an API token (`alk_…`) or an airlock access token.
+pub async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Error> {
+    if !looks_like_api_token(token) {
+        return jwt_caller(state, token).await;
+    }
+    let bundle = state.airlock.authenticate_token(token, crate::service::now()).await?;
+    let scopes = effective_scopes(&bundle.token.scopes, &bundle.user);
+    let auth = AuthInfo::new(AuthMethod::ApiToken, names(&scopes));
+    let view = session_view(&bundle.user, &bundle.memberships, None, auth);
+    Ok(Caller { user: bundle.user, view, scopes })
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let now = crate::service::now();
         if let Some(token) = bearer_token(parts) {
-            let token = token?;
-            if !looks_like_api_token(token) {
-                return jwt_caller(state, token).await;
-            }
-            let bundle = state.airlock.authenticate_token(token, now).await?;
-            let scopes = effective_scopes(&bundle.token.scopes, &bundle.user);
-            let auth = AuthInfo { method: AuthMethod::ApiToken, scopes: names(&scopes) };
-            let view = session_view(&bundle.user, &bundle.memberships, None, auth);
-            return Ok(Caller { user: bundle.user, view, scopes });
+            return caller_from_token(state, token?).await;
         }
         let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
         Ok(Caller { scopes: user_power(&checked.user.roles), user: checked.user, view: checked.view })
@@ -241,6 +244,10 @@ impl FromRequestParts<AppState> for Caller {
 /// A caller presenting an airlock JWT (an access token for a user).
 async fn jwt_caller(state: &AppState, token: &str) -> Result<Caller, Error> {
     let claims = state.airlock.verify_jwt(token).await?;
+    if claims.resources.is_some() {
+        // A repository-scoped token is for its repository, not for airlock's own APIs.
+        return Err(Error::forbidden("a repository-scoped token can only be used with its repository"));
+    }
     caller_from_claims(state, claims).await
 }
 
@@ -257,6 +264,7 @@ async fn caller_from_claims(state: &AppState, claims: Claims) -> Result<Caller, 
     let auth = AuthInfo {
         method: AuthMethod::AccessToken,
         scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+        resources: claims.resources,
     };
     let view = session_view(&user, &memberships, None, auth);
     Ok(Caller { user, view, scopes })
@@ -280,7 +288,11 @@ impl FromRequestParts<AppState> for Whoami {
                     user: UserView { id: claims.sub, email: String::new(), name: record.tenant_id, roles: Vec::new() },
                     orgs: Vec::new(),
                     session: None,
-                    auth: AuthInfo { method: AuthMethod::ServiceToken, scopes: record.scopes },
+                    auth: AuthInfo {
+                        method: AuthMethod::ServiceToken,
+                        scopes: record.scopes,
+                        resources: claims.resources,
+                    },
                 };
                 return Ok(Whoami(view));
             }

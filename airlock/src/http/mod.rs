@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 mod health;
 mod keys;
+mod oauth;
 mod pages;
 mod service_tokens;
 mod tokens;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orgs/{slug}/members", post(admin::add_member))
         .route("/orgs/{slug}/members/{email}", delete(admin::remove_member))
         .route("/sessions/{id}", delete(admin::revoke_session))
+        .route("/grants", post(admin::create_grant).get(admin::list_grants))
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate));
 
@@ -79,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/service-tokens/{id}", delete(service_tokens::revoke))
         .nest("/api/admin", admin)
         .route("/.well-known/jwks.json", get(keys::jwks))
+        .route("/oauth/token", post(oauth::token))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)

@@ -9,6 +9,7 @@
 
 use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
+use crate::grants::GrantRecord;
 use crate::keys::KeyRecord;
 use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
@@ -30,6 +31,7 @@ const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
 const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
 const SERVICE_TOKENS: TableDefinition<&str, &str> = TableDefinition::new("service_tokens");
+const GRANTS: TableDefinition<&str, &str> = TableDefinition::new("grants");
 
 /// File name of the database inside the store directory.
 pub const DB_FILE: &str = "airlock.redb";
@@ -48,6 +50,7 @@ struct State {
     token_by_hash: HashMap<String, String>,
     keys: HashMap<String, KeyRecord>,
     service_tokens: HashMap<String, ServiceTokenRecord>,
+    grants: HashMap<String, GrantRecord>,
 }
 
 /// One change, applied first to the file and then to memory.
@@ -62,6 +65,7 @@ enum Change {
     PutKey(KeyRecord),
     PutServiceToken(ServiceTokenRecord),
     DeleteServiceToken(String),
+    PutGrant(GrantRecord),
 }
 
 pub struct EmbeddedStore {
@@ -111,7 +115,7 @@ impl EmbeddedStore {
 
     fn load(&self) -> Result<()> {
         let write = self.db.begin_write().map_err(storage_error)?;
-        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, KEYS, SERVICE_TOKENS] {
+        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, KEYS, SERVICE_TOKENS, GRANTS] {
             write.open_table(table).map_err(storage_error)?;
         }
         write.commit().map_err(storage_error)?;
@@ -150,6 +154,9 @@ impl EmbeddedStore {
         }
         for (_, json) in rows(SERVICE_TOKENS)? {
             changes.push(Change::PutServiceToken(decode(&json)?));
+        }
+        for (_, json) in rows(GRANTS)? {
+            changes.push(Change::PutGrant(decode(&json)?));
         }
         let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
         for change in changes {
@@ -243,6 +250,7 @@ impl Row {
             Change::PutKey(k) => Row::Put(KEYS, k.kid.clone(), encode(k)?),
             Change::PutServiceToken(t) => Row::Put(SERVICE_TOKENS, t.id.clone(), encode(t)?),
             Change::DeleteServiceToken(id) => Row::Delete(SERVICE_TOKENS, id.clone()),
+            Change::PutGrant(g) => Row::Put(GRANTS, g.id.clone(), encode(g)?),
         })
     }
 }
@@ -305,6 +313,9 @@ impl State {
             }
             Change::DeleteServiceToken(id) => {
                 self.service_tokens.remove(&id);
+            }
+            Change::PutGrant(grant) => {
+                self.grants.insert(grant.id.clone(), grant);
             }
         }
     }
@@ -524,6 +535,18 @@ impl Store for EmbeddedStore {
             let mut list: Vec<_> =
                 s.service_tokens.values().filter(|t| t.revoked_at.is_some() && t.expires_at > now).cloned().collect();
             list.sort_by_key(|t| t.created_at);
+            list
+        })
+    }
+
+    async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {
+        self.write(|_| Ok(((), vec![Change::PutGrant(grant.clone())]))).await
+    }
+
+    async fn grants(&self) -> Result<Vec<GrantRecord>> {
+        self.read(|s| {
+            let mut list: Vec<_> = s.grants.values().cloned().collect();
+            list.sort_by_key(|g| g.created_at);
             list
         })
     }

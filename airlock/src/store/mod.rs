@@ -14,6 +14,7 @@ pub mod records;
 pub mod redis;
 
 use crate::error::Result;
+use crate::grants::GrantRecord;
 use crate::keys::KeyRecord;
 use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
@@ -88,6 +89,11 @@ pub trait Store: Send + Sync + 'static {
     async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>>;
     /// Revoked service tokens that have not expired yet.
     async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>>;
+
+    // Repository grants.
+    async fn put_grant(&self, grant: &GrantRecord) -> Result<()>;
+    /// Every grant (a deployment has few).
+    async fn grants(&self) -> Result<Vec<GrantRecord>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

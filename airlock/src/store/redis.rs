@@ -17,6 +17,7 @@
 
 use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
+use crate::grants::GrantRecord;
 use crate::keys::KeyRecord;
 use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
@@ -602,5 +603,28 @@ impl Store for RedisStore {
             .await?;
         let keys = ids.iter().map(|id| self.key("service_token", id)).collect();
         Ok(self.mget_json(keys).await?.into_iter().flatten().collect())
+    }
+
+    async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(self.key("grant", &grant.id))
+            .arg(encode(grant)?)
+            .ignore()
+            .cmd("SADD")
+            .arg(format!("{}grants", self.prefix))
+            .arg(&grant.id)
+            .ignore();
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+    }
+
+    async fn grants(&self) -> Result<Vec<GrantRecord>> {
+        let set = &format!("{}grants", self.prefix);
+        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
+        let keys = ids.iter().map(|id| self.key("grant", id)).collect();
+        let mut grants: Vec<GrantRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
+        grants.sort_by_key(|g| g.created_at);
+        Ok(grants)
     }
 }
