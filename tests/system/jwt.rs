@@ -56,7 +56,10 @@ async fn service_tokens_verify_with_pyjwt_and_python_jose_and_forgeries_are_refu
     let rs = service_token(&airlock, &admin, body("RS256")).await;
     let ed = service_token(&airlock, &admin, body("EdDSA")).await;
     let view: Value = whoami(&airlock, jwt(&rs)).await.json().await.unwrap();
-    assert_eq!(view["auth"], json!({"method": "service_token", "scopes": ["read:repo", "read:blob"]}));
+    assert_eq!(
+        view["auth"],
+        json!({"method": "service_token", "scopes": ["read:repo", "read:blob"], "resources": ["urc-42"]})
+    );
     assert_eq!(view["user"]["id"], "svc:acme-ci");
 
     let out = std::process::Command::new(venv_python())
