@@ -13,13 +13,17 @@
 //! | `LORE_CACHE` | off | cache verdicts this long (`1s`); off means every request is checked live |
 //! | `LORE_TIMEOUT` | `2s` | how long to wait for airlock before showing the degraded banner |
 //! | `LORE_BREAKER_OPEN` | `5s` | how long the circuit stays open after 3 failures before probing airlock |
+//! | `LORE_JWT_ISSUER` | off | verify airlock JWTs locally: airlock's `public_url` |
+//! | `LORE_JWT_AUDIENCE` | `airlock` | with `LORE_JWT_ISSUER`: the audience to require |
+//! | `LORE_REVOCATION_REFRESH` | `5s` | with `LORE_JWT_ISSUER`: how often revoked service tokens are fetched |
 //!
 //! Pages: `/` (who is signed in), `/ops` (operators and admins only), `/api/whoami` (the
 //! `x-lore-*` headers LORE received, as JSON), `/health` (public), and `/api/hello` with its
 //! public twin `/public/hello` (the benchmark measures the middleware by comparing the two).
 
-use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse};
+use axum::extract::Path;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use edge_mw::{AirlockLayer, AppRole, AuthUser, require_role};
@@ -70,6 +74,17 @@ async fn whoami(headers: HeaderMap) -> impl IntoResponse {
     Json(seen)
 }
 
+/// A repository: only for tokens whose `resources` name it (`urc-<id>` or `urc-*`).
+async fn repo(user: AuthUser, Path(id): Path<String>) -> Response {
+    if user.can_access_resource(&id) {
+        Json(serde_json::json!({"repository": id, "reader": user.id()})).into_response()
+    } else {
+        let body =
+            serde_json::json!({"error": "forbidden", "message": format!("this token is not valid for urc-{id}")});
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    }
+}
+
 async fn hello() -> &'static str {
     "hello from LORE"
 }
@@ -104,6 +119,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(open_for) = var("LORE_BREAKER_OPEN").as_deref().and_then(parse_seconds) {
         airlock = airlock.circuit_breaker(3, open_for);
     }
+    if let Some(issuer) = var("LORE_JWT_ISSUER") {
+        let audience = var("LORE_JWT_AUDIENCE").unwrap_or_else(|| "airlock".to_owned());
+        airlock = airlock.verify_jwts_locally(issuer, &[audience.as_str()]);
+        if let Some(every) = var("LORE_REVOCATION_REFRESH").as_deref().and_then(parse_seconds) {
+            airlock = airlock.revocation_refresh(every);
+        }
+    }
     let airlock = airlock.build()?;
 
     let app = Router::new()
@@ -111,6 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route_layer(require_role(AppRole::Operator))
         .route("/", get(home))
         .route("/api/whoami", get(whoami))
+        .route("/api/repos/{id}", get(repo))
         // One static handler, protected and on a public path: the benchmark compares the two.
         .route("/api/hello", get(hello))
         .route("/public/hello", get(hello))

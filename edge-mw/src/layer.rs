@@ -2,6 +2,7 @@
 //! [`AirlockLayerBuilder::build`].
 
 use crate::client::{AirlockClient, ClientSettings};
+use crate::jwt::{JwtSettings, JwtVerifier};
 use crate::service::AirlockService;
 use shared::RoleMapping;
 use shared::names::IdentityHeaders;
@@ -29,6 +30,8 @@ pub enum BuildError {
     Cache,
     #[error("http client: {0}")]
     Client(String),
+    #[error("jwt: {0}")]
+    Jwt(String),
 }
 
 /// Protects every request of an app with airlock. See the crate docs for an example.
@@ -46,6 +49,8 @@ pub(crate) struct Settings {
     pub public_paths: Vec<PublicPath>,
     pub mapping: Arc<RoleMapping>,
     pub client: Arc<AirlockClient>,
+    /// Local verification of airlock JWTs, when enabled.
+    pub jwt: Option<Arc<JwtVerifier>>,
 }
 
 /// A path that passes without identity: exact, or a prefix when it ends with `/*`.
@@ -78,6 +83,8 @@ impl AirlockLayer {
             breaker_threshold: 3,
             breaker_open_for: Duration::from_secs(5),
             mapping: RoleMapping::default(),
+            jwt: None,
+            revocation_refresh: Duration::from_secs(5),
         }
     }
 }
@@ -104,6 +111,8 @@ pub struct AirlockLayerBuilder {
     breaker_threshold: u32,
     breaker_open_for: Duration,
     mapping: RoleMapping,
+    jwt: Option<(String, Vec<String>)>,
+    revocation_refresh: Duration,
 }
 
 impl AirlockLayerBuilder {
@@ -154,6 +163,21 @@ impl AirlockLayerBuilder {
         self
     }
 
+    /// Verify airlock JWTs (access and service tokens) locally against airlock's JWKS instead of
+    /// asking airlock: `issuer` is airlock's `public_url`, `audiences` its `jwt_audience`. API
+    /// tokens and session cookies are still checked live. Revoked service tokens are refused
+    /// within the revocation refresh interval.
+    pub fn verify_jwts_locally(mut self, issuer: impl Into<String>, audiences: &[&str]) -> Self {
+        self.jwt = Some((issuer.into(), audiences.iter().map(|a| (*a).to_owned()).collect()));
+        self
+    }
+
+    /// How often the revocation list of service tokens is refreshed (default 5 s).
+    pub fn revocation_refresh(mut self, every: Duration) -> Self {
+        self.revocation_refresh = every;
+        self
+    }
+
     /// Replaces the contract's role mapping.
     pub fn role_mapping(mut self, mapping: RoleMapping) -> Self {
         self.mapping = mapping;
@@ -193,6 +217,32 @@ impl AirlockLayerBuilder {
             return Err(BuildError::Cache);
         }
         let session_url = airlock_url.join("api/auth/session").map_err(|e| BuildError::AirlockUrl(e.to_string()))?;
+        let jwt = match self.jwt {
+            Some((issuer, audiences)) => {
+                if issuer.trim().is_empty() || audiences.is_empty() {
+                    return Err(BuildError::Jwt("an issuer and at least one audience are required".into()));
+                }
+                if self.revocation_refresh < Duration::from_millis(100)
+                    || self.revocation_refresh > Duration::from_secs(60)
+                {
+                    return Err(BuildError::Jwt("the revocation refresh must be between 100 ms and 60 s".into()));
+                }
+                let join = |path: &str| airlock_url.join(path).map_err(|e| BuildError::AirlockUrl(e.to_string()));
+                let settings = JwtSettings {
+                    jwks_url: join(".well-known/jwks.json")?,
+                    revoked_url: join("api/service-tokens/revoked")?,
+                    issuer: issuer.trim_end_matches('/').to_owned(),
+                    audiences,
+                    revocation_refresh: self.revocation_refresh,
+                };
+                let http = reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .build()
+                    .map_err(|e| BuildError::Client(e.to_string()))?;
+                Some(Arc::new(JwtVerifier::new(settings, http)))
+            }
+            None => None,
+        };
         let client = AirlockClient::new(ClientSettings {
             session_url,
             timeout: self.timeout,
@@ -210,6 +260,7 @@ impl AirlockLayerBuilder {
                 public_paths,
                 mapping: Arc::new(self.mapping),
                 client: Arc::new(client),
+                jwt,
             }),
         })
     }

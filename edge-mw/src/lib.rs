@@ -33,7 +33,9 @@
 mod breaker;
 mod client;
 mod headers;
+mod jwt;
 mod layer;
+mod require_resource;
 mod require_role;
 mod responses;
 mod service;
@@ -41,6 +43,7 @@ mod user;
 
 pub use client::{Credential, Verdict};
 pub use layer::{AirlockLayer, AirlockLayerBuilder, BuildError};
+pub use require_resource::{RequireResource, RequireResourceLayer, require_resource};
 pub use require_role::{RequireRole, RequireRoleLayer, require_role};
 pub use service::AirlockService;
 pub use shared::{AppRole, GlobalRole, OrgRole, RoleMapping, SessionView};

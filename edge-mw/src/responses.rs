@@ -77,6 +77,11 @@ pub fn forbidden(html: bool, needed: &str) -> Response<String> {
     }
 }
 
+/// 403 for an API caller, with the reason.
+pub fn forbidden_because(message: &str) -> Response<String> {
+    json(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
 /// 502 while airlock cannot be asked: sign-in is temporarily unavailable. Never a redirect to
 /// the login page and never a cleared cookie: an outage is not a sign-out.
 pub fn degraded(html: bool, degraded_header: &str, retry_after: Duration) -> Response<String> {

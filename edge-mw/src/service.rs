@@ -2,6 +2,7 @@
 
 use crate::client::{Credential, Verdict};
 use crate::headers::{insert_identity_headers, strip_identity_headers};
+use crate::jwt::looks_like_jwt;
 use crate::layer::Settings;
 use crate::responses;
 use crate::user::AuthUser;
@@ -96,9 +97,10 @@ where
 
             // 3. Ask airlock about the session cookie or bearer token.
             let credential = session_cookie(request.headers()).or_else(|| bearer(request.headers()));
-            let verdict = match credential {
-                Some(credential) => settings.client.check(credential).await,
-                None => Verdict::Unauthenticated,
+            let verdict = match (credential, &settings.jwt) {
+                (Some(Credential::Bearer(token)), Some(jwt)) if looks_like_jwt(&token) => jwt.verify(&token).await,
+                (Some(credential), _) => settings.client.check(credential).await,
+                (None, _) => Verdict::Unauthenticated,
             };
             match verdict {
                 // 4. Identity headers and the typed extension for the app.

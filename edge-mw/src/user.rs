@@ -69,6 +69,17 @@ impl AuthUser {
         }
     }
 
+    /// The repositories a repository-scoped or service token may access (`urc-<id>`, `urc-*`).
+    pub fn resources(&self) -> &[String] {
+        self.view.auth.resources.as_deref().unwrap_or_default()
+    }
+
+    /// Whether the token names repository `id` (as `urc-<id>`) or every repository (`urc-*`).
+    pub fn can_access_resource(&self, id: &str) -> bool {
+        let wanted = format!("urc-{}", id.strip_prefix("urc-").unwrap_or(id));
+        self.resources().iter().any(|r| r == "urc-*" || *r == wanted)
+    }
+
     /// How the caller authenticated (session cookie, API token, …) and with which scopes.
     pub fn auth_method(&self) -> AuthMethod {
         self.view.auth.method

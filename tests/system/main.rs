@@ -4,6 +4,7 @@ mod admin;
 mod bad_input;
 mod compose;
 mod edge;
+mod edge_jwt;
 mod exchange;
 mod faults;
 mod jwt;

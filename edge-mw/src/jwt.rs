@@ -1,0 +1,211 @@
+//! Local verification of airlock JWTs (access and service tokens): signatures against airlock's
+//! JWKS (cached; refetched when a token names an unknown `kid`, at most once per
+//! [`JWKS_REFETCH_EVERY`]), the key's own algorithm only, issuer and audience, expiry, and the
+//! revocation list of service tokens (polled every few seconds).
+
+use crate::client::Verdict;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use shared::{AuthInfo, AuthMethod, SessionView, UserView};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Least time between two JWKS fetches caused by unknown kids.
+pub const JWKS_REFETCH_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    jti: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    resources: Option<Vec<String>>,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    is_service_account: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RevokedList {
+    revoked: Vec<RevokedEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RevokedEntry {
+    jti: String,
+}
+
+/// Settings, from the layer's builder.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub jwks_url: url::Url,
+    pub revoked_url: url::Url,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub revocation_refresh: Duration,
+}
+
+type Keys = HashMap<String, (Algorithm, DecodingKey)>;
+
+pub struct JwtVerifier {
+    settings: JwtSettings,
+    http: reqwest::Client,
+    keys: RwLock<Arc<Keys>>,
+    last_fetch: Mutex<Option<Instant>>,
+    revoked: RwLock<HashSet<String>>,
+    poller: std::sync::Once,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// Whether a bearer token has the shape of a JWT (three base64url parts).
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3 && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl JwtVerifier {
+    pub fn new(settings: JwtSettings, http: reqwest::Client) -> Self {
+        Self {
+            settings,
+            http,
+            keys: RwLock::default(),
+            last_fetch: Mutex::default(),
+            revoked: RwLock::default(),
+            poller: std::sync::Once::new(),
+        }
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Fetches the JWKS unless that was done less than [`JWKS_REFETCH_EVERY`] ago. Whether the
+    /// keys were fetched; `Err` when airlock could not be asked.
+    async fn refetch(&self) -> Result<bool, ()> {
+        {
+            let mut last = self.last_fetch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < JWKS_REFETCH_EVERY) {
+                return Ok(false);
+            }
+            *last = Some(Instant::now());
+        }
+        let set: JwkSet =
+            async { self.http.get(self.settings.jwks_url.clone()).send().await?.error_for_status()?.json().await }
+                .await
+                .map_err(|e: reqwest::Error| tracing::warn!(error = %e, "cannot fetch airlock's JWKS"))?;
+        let mut keys = Keys::new();
+        for jwk in &set.keys {
+            let (Some(kid), Some(alg)) = (&jwk.common.key_id, jwk.common.key_algorithm) else { continue };
+            // Only the asymmetric algorithms airlock signs with; never a shared-secret one.
+            let algorithm = match alg {
+                jsonwebtoken::jwk::KeyAlgorithm::RS256 => Algorithm::RS256,
+                jsonwebtoken::jwk::KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+                _ => continue,
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid.clone(), (algorithm, key));
+            }
+        }
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        Ok(true)
+    }
+
+    /// Starts polling the revocation list (once, on the first verification: a layer may be built
+    /// before any runtime runs).
+    fn start_poller(self: &Arc<Self>) {
+        self.poller.call_once(|| {
+            let weak = Arc::downgrade(self);
+            let every = self.settings.revocation_refresh;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    let Some(this) = weak.upgrade() else { break };
+                    this.refresh_revocations().await;
+                }
+            });
+        });
+    }
+
+    async fn refresh_revocations(&self) {
+        let fetched: Result<RevokedList, reqwest::Error> =
+            async { self.http.get(self.settings.revoked_url.clone()).send().await?.error_for_status()?.json().await }
+                .await;
+        match fetched {
+            Ok(list) => {
+                let ids: HashSet<String> = list.revoked.into_iter().map(|e| e.jti).collect();
+                *self.revoked.write().unwrap_or_else(std::sync::PoisonError::into_inner) = ids;
+            }
+            // Keep the last list: an outage must not forget revocations.
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the service-token revocation list"),
+        }
+    }
+
+    fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(jti)
+    }
+
+    /// Verifies `token` locally.
+    pub async fn verify(self: &Arc<Self>, token: &str) -> Verdict {
+        self.start_poller();
+        let Ok(header) = jsonwebtoken::decode_header(token) else { return Verdict::Unauthenticated };
+        let Some(kid) = header.kid else { return Verdict::Unauthenticated };
+        let mut keys = self.keys();
+        if !keys.contains_key(&kid) {
+            match self.refetch().await {
+                Ok(_) => keys = self.keys(),
+                Err(()) if keys.is_empty() => return Verdict::Unavailable { retry_after: JWKS_REFETCH_EVERY },
+                Err(()) => {}
+            }
+        }
+        let Some((algorithm, key)) = keys.get(&kid) else { return Verdict::Unauthenticated };
+        let mut validation = Validation::new(*algorithm);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&self.settings.audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        let Ok(data) = jsonwebtoken::decode::<Claims>(token, key, &validation) else { return Verdict::Unauthenticated };
+        let claims = data.claims;
+        if claims.is_service_account == Some(true) && self.is_revoked(&claims.jti) {
+            return Verdict::Unauthenticated;
+        }
+        Verdict::Authenticated { view: Arc::new(view_of(claims)), set_cookie: None }
+    }
+}
+
+/// What a verified JWT says about its bearer: identity from its claims only (no orgs, no email).
+fn view_of(claims: Claims) -> SessionView {
+    let service = claims.is_service_account == Some(true);
+    let name = claims.tenant_id.clone().unwrap_or_default();
+    SessionView {
+        user: UserView { id: claims.sub, email: String::new(), name, roles: Vec::new() },
+        orgs: Vec::new(),
+        session: None,
+        auth: AuthInfo {
+            method: if service { AuthMethod::ServiceToken } else { AuthMethod::AccessToken },
+            scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+            resources: claims.resources,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_jwt;
+
+    #[test]
+    fn jwt_shape() {
+        assert!(looks_like_jwt("eyJh.eyJz.sig-_"));
+        assert!(!looks_like_jwt("alk_abc"));
+        assert!(!looks_like_jwt("a.b"));
+        assert!(!looks_like_jwt("a.b.c d"));
+    }
+}
