@@ -9,6 +9,7 @@ mod exchange;
 mod faults;
 mod jwt;
 mod proxies;
+mod secrets;
 mod sessions;
 mod sso;
 mod store_suite;

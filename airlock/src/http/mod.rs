@@ -90,6 +90,12 @@ pub fn router(state: AppState) -> Router {
         .layer(CookieManagerLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(read_body))
+        .layer(
+            // Method and path only: query strings may carry codes and tokens, headers cookies.
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
         .with_state(state)
 }
 
