@@ -9,15 +9,25 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use shared::{AuthInfo, AuthMethod, SessionView, UserView};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Least time between two JWKS fetches caused by unknown kids.
 pub const JWKS_REFETCH_EVERY: Duration = Duration::from_secs(5);
 
+/// A token whose signature checked out.
+struct Verified {
+    exp: i64,
+    jti: String,
+    service: bool,
+    view: Arc<SessionView>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    exp: i64,
     jti: String,
     #[serde(default)]
     scope: String,
@@ -55,7 +65,12 @@ pub struct JwtVerifier {
     settings: JwtSettings,
     http: reqwest::Client,
     keys: RwLock<Arc<Keys>>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// Held while fetching, so that requests meeting the same unknown kid wait for one fetch.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Tokens whose signature was verified, by SHA-256 of the token, until their expiry (at most
+    /// a minute): a repeat costs a hash instead of an RSA verification. Expiry and revocation are
+    /// still checked on every use.
+    verified: moka::sync::Cache<[u8; 32], Arc<Verified>>,
     revoked: RwLock<HashSet<String>>,
     poller: std::sync::Once,
 }
@@ -77,7 +92,8 @@ impl JwtVerifier {
             settings,
             http,
             keys: RwLock::default(),
-            last_fetch: Mutex::default(),
+            last_fetch: tokio::sync::Mutex::default(),
+            verified: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(60)).build(),
             revoked: RwLock::default(),
             poller: std::sync::Once::new(),
         }
@@ -87,16 +103,14 @@ impl JwtVerifier {
         self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Fetches the JWKS unless that was done less than [`JWKS_REFETCH_EVERY`] ago. Whether the
-    /// keys were fetched; `Err` when airlock could not be asked.
-    async fn refetch(&self) -> Result<bool, ()> {
-        {
-            let mut last = self.last_fetch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < JWKS_REFETCH_EVERY) {
-                return Ok(false);
-            }
-            *last = Some(Instant::now());
+    /// Fetches the JWKS for `kid`, unless another request just did, or a fetch happened less
+    /// than [`JWKS_REFETCH_EVERY`] ago. `Err` when airlock could not be asked.
+    async fn refetch(&self, kid: &str) -> Result<(), ()> {
+        let mut last = self.last_fetch.lock().await;
+        if self.keys().contains_key(kid) || last.is_some_and(|at| at.elapsed() < JWKS_REFETCH_EVERY) {
+            return Ok(());
         }
+        *last = Some(Instant::now());
         let set: JwkSet =
             async { self.http.get(self.settings.jwks_url.clone()).send().await?.error_for_status()?.json().await }
                 .await
@@ -115,7 +129,7 @@ impl JwtVerifier {
             }
         }
         *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
-        Ok(true)
+        Ok(())
     }
 
     /// Starts polling the revocation list (once, on the first verification: a layer may be built
@@ -156,28 +170,53 @@ impl JwtVerifier {
     /// Verifies `token` locally.
     pub async fn verify(self: &Arc<Self>, token: &str) -> Verdict {
         self.start_poller();
-        let Ok(header) = jsonwebtoken::decode_header(token) else { return Verdict::Unauthenticated };
-        let Some(kid) = header.kid else { return Verdict::Unauthenticated };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let verified = match self.verified.get(&digest) {
+            Some(hit) => hit,
+            None => match self.verify_signature(token).await {
+                Ok(verified) => {
+                    let verified = Arc::new(verified);
+                    self.verified.insert(digest, verified.clone());
+                    verified
+                }
+                Err(verdict) => return verdict,
+            },
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        if verified.exp + 5 < now || (verified.service && self.is_revoked(&verified.jti)) {
+            return Verdict::Unauthenticated;
+        }
+        Verdict::Authenticated { view: verified.view.clone(), set_cookie: None }
+    }
+
+    /// The expensive part: key by kid, signature with that key's algorithm, issuer, audience.
+    async fn verify_signature(&self, token: &str) -> Result<Verified, Verdict> {
+        let Ok(header) = jsonwebtoken::decode_header(token) else { return Err(Verdict::Unauthenticated) };
+        let Some(kid) = header.kid else { return Err(Verdict::Unauthenticated) };
         let mut keys = self.keys();
         if !keys.contains_key(&kid) {
-            match self.refetch().await {
-                Ok(_) => keys = self.keys(),
-                Err(()) if keys.is_empty() => return Verdict::Unavailable { retry_after: JWKS_REFETCH_EVERY },
+            match self.refetch(&kid).await {
+                Ok(()) => keys = self.keys(),
+                Err(()) if keys.is_empty() => return Err(Verdict::Unavailable { retry_after: JWKS_REFETCH_EVERY }),
                 Err(()) => {}
             }
         }
-        let Some((algorithm, key)) = keys.get(&kid) else { return Verdict::Unauthenticated };
+        let Some((algorithm, key)) = keys.get(&kid) else { return Err(Verdict::Unauthenticated) };
         let mut validation = Validation::new(*algorithm);
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&self.settings.audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        let Ok(data) = jsonwebtoken::decode::<Claims>(token, key, &validation) else { return Verdict::Unauthenticated };
+        let Ok(data) = jsonwebtoken::decode::<Claims>(token, key, &validation) else {
+            return Err(Verdict::Unauthenticated);
+        };
         let claims = data.claims;
-        if claims.is_service_account == Some(true) && self.is_revoked(&claims.jti) {
-            return Verdict::Unauthenticated;
-        }
-        Verdict::Authenticated { view: Arc::new(view_of(claims)), set_cookie: None }
+        Ok(Verified {
+            exp: claims.exp,
+            jti: claims.jti.clone(),
+            service: claims.is_service_account == Some(true),
+            view: Arc::new(view_of(claims)),
+        })
     }
 }
 
