@@ -3,7 +3,7 @@
 //! until every token they signed has expired. Tokens are checked against the key their `kid`
 //! names, with that key's algorithm: the header's `alg` is never trusted.
 //!
-//! Crypto is the maintained crates': `jsonwebtoken` (RustCrypto backend) signs and verifies,
+//! Crypto is the maintained crates': `jsonwebtoken` (aws-lc-rs backend) signs and verifies,
 //! `rsa` and `ed25519-dalek` generate keys, ChaCha20-Poly1305 seals them under an HKDF-SHA256
 //! key. Nothing here is hand-rolled.
 
