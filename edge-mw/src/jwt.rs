@@ -7,9 +7,9 @@ use crate::client::Verdict;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use shared::{AuthInfo, AuthMethod, SessionView, UserView};
 use std::collections::{HashMap, HashSet};
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 

@@ -57,7 +57,13 @@ async fn service_tokens_are_verified_locally_and_guard_repositories() {
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
     let none =
         format!("{}.{}.", URL_SAFE_NO_PAD.encode(json!({"alg": "none", "kid": header["kid"]}).to_string()), parts[1]);
-    for forged in [tampered, none] {
+    // HS256 "signed" with the RSA key's public JWK as the shared secret (the confusion attack).
+    let jwks: Value = reqwest::get(airlock.at("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+    let public = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap().to_string();
+    let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = header["kid"].as_str().map(str::to_owned);
+    let hs256 = jsonwebtoken::encode(&hs, &claims, &jsonwebtoken::EncodingKey::from_secret(public.as_bytes())).unwrap();
+    for forged in [tampered, none, hs256] {
         assert_eq!(get(&lore, "/api/whoami", &forged).await.status(), StatusCode::UNAUTHORIZED);
     }
 
@@ -68,10 +74,18 @@ async fn service_tokens_are_verified_locally_and_guard_repositories() {
 }
 
 #[tokio::test]
-async fn a_wrong_audience_or_issuer_is_refused_by_edge_mw() {
+async fn a_wrong_audience_or_issuer_or_an_expired_token_is_refused_by_edge_mw() {
     let airlock = AirlockProcess::start(AirlockOptions::default()).await;
     let admin = airlock.admin().await;
     let token = service_token(&airlock, &admin, "RS256", "42").await;
+    let body = json!({"tenant_id": "acme-ci", "scopes": ["read"], "ttl_seconds": 1, "alg": "EdDSA"});
+    let short: Value =
+        admin.post(airlock.at("/api/service-tokens")).json(&body).send().await.unwrap().json().await.unwrap();
+    let same_audience = lore_verifying_locally(&airlock, "airlock").await;
+    assert_eq!(get(&same_audience, "/api/whoami", jwt(&short)).await.status(), 200);
+    // Past its expiry and the 5 s leeway, even the verified-token cache refuses it.
+    tokio::time::sleep(Duration::from_millis(7000)).await;
+    assert_eq!(get(&same_audience, "/api/whoami", jwt(&short)).await.status(), StatusCode::UNAUTHORIZED);
     let other_audience = lore_verifying_locally(&airlock, "lore-service").await;
     assert_eq!(get(&other_audience, "/api/whoami", jwt(&token)).await.status(), StatusCode::UNAUTHORIZED);
     let other_issuer = LoreProcess::start(&airlock.url, &[("LORE_JWT_ISSUER", "https://accounts.example.com")]).await;

@@ -51,7 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let signature = rate(seconds, || jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &validation).is_ok())?;
 
     let middleware = runtime.block_on(async {
-        let layer = AirlockLayer::builder("bench").airlock_url(airlock).verify_jwts_locally(issuer, &["airlock"]).build()?;
+        let layer =
+            AirlockLayer::builder("bench").airlock_url(airlock).verify_jwts_locally(issuer, &["airlock"]).build()?;
         let mut app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" })).layer(layer);
         let request = || Request::get("/").header("authorization", format!("Bearer {jwt}")).body(Body::empty());
         let first = ServiceExt::<Request<Body>>::ready(&mut app).await?.call(request()?).await?;
