@@ -222,3 +222,26 @@ async fn the_cli_issues_and_revokes_service_tokens_and_rotates_keys() {
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     assert_eq!(whoami(&airlock, &token).await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn airlock_refuses_a_token_for_another_audience_or_issuer() {
+    // Three instances on one store (so one set of keys): tokens are genuinely signed, but B's
+    // carry another audience and C's another issuer.
+    let redis = RedisServer::start();
+    let shared = |aud: &str, url: &str| {
+        AirlockOptions::redis(&redis.url()).env("AIRLOCK_JWT_AUDIENCE", aud).env("AIRLOCK_PUBLIC_URL", url)
+    };
+    let a = AirlockProcess::start(shared("airlock", "http://airlock.localtest")).await;
+    let b = AirlockProcess::start(shared("lore-service", "http://airlock.localtest")).await;
+    let c = AirlockProcess::start(shared("airlock", "http://other-issuer.localtest")).await;
+    let body = json!({"tenant_id": "t", "scopes": ["read"], "ttl_seconds": 600});
+    let mut tokens = Vec::new();
+    for instance in [&a, &b, &c] {
+        let admin = instance.admin().await;
+        tokens.push(service_token(instance, &admin, body.clone()).await);
+    }
+    assert_eq!(whoami(&a, jwt(&tokens[0])).await.status(), 200);
+    assert_eq!(whoami(&a, jwt(&tokens[1])).await.status(), StatusCode::UNAUTHORIZED, "wrong audience");
+    assert_eq!(whoami(&a, jwt(&tokens[2])).await.status(), StatusCode::UNAUTHORIZED, "wrong issuer");
+    assert_eq!(whoami(&b, jwt(&tokens[1])).await.status(), 200);
+}
