@@ -32,6 +32,10 @@ pub struct RawConfig {
     pub password_hash_concurrency: Option<usize>,
     pub max_tokens_per_user: Option<usize>,
     pub jwt_audience: Option<Vec<String>>,
+    pub login_max_failures: Option<u64>,
+    pub login_max_failures_per_ip: Option<u64>,
+    pub login_window: Option<String>,
+    pub login_ban: Option<String>,
     pub access_token_ttl: Option<String>,
     pub service_token_max_ttl: Option<String>,
     pub log_format: Option<String>,
@@ -74,6 +78,7 @@ pub struct Config {
     pub max_tokens_per_user: usize,
     /// `aud` of the JWTs airlock issues and accepts.
     pub jwt_audience: Vec<String>,
+    pub throttle: crate::throttle::ThrottlePolicy,
     pub access_token_ttl: Duration,
     pub service_token_max_ttl: Duration,
     pub log_format: LogFormat,
@@ -114,6 +119,10 @@ pub const KEYS: &[&str] = &[
     "password_hash_concurrency",
     "max_tokens_per_user",
     "jwt_audience",
+    "login_max_failures",
+    "login_max_failures_per_ip",
+    "login_window",
+    "login_ban",
     "access_token_ttl",
     "service_token_max_ttl",
     "log_format",
@@ -150,7 +159,7 @@ fn env_value(key: &'static str, value: &str) -> Result<toml::Value> {
         "cookie_secure" => toml::Value::Boolean(
             value.parse().map_err(|_| Error::config(key, format!("`{value}` is not true or false")))?,
         ),
-        "password_hash_concurrency" | "max_tokens_per_user" => {
+        "password_hash_concurrency" | "max_tokens_per_user" | "login_max_failures" | "login_max_failures_per_ip" => {
             toml::Value::Integer(value.parse().map_err(|_| Error::config(key, format!("`{value}` is not a number")))?)
         }
         _ => toml::Value::String(value.to_owned()),
@@ -325,6 +334,16 @@ impl Config {
         if jwt_audience.is_empty() || jwt_audience.iter().any(|a| a.trim().is_empty()) {
             return Err(Error::config("jwt_audience", "needs at least one non-empty audience"));
         }
+        let defaults = crate::throttle::ThrottlePolicy::default();
+        let throttle = crate::throttle::ThrottlePolicy {
+            max_failures_per_account: raw.login_max_failures.unwrap_or(defaults.max_failures_per_account),
+            max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(defaults.max_failures_per_ip),
+            window: duration_or("login_window", &raw.login_window, defaults.window)?,
+            ban: duration_or("login_ban", &raw.login_ban, defaults.ban)?,
+        };
+        if throttle.max_failures_per_account == 0 || throttle.max_failures_per_ip == 0 {
+            return Err(Error::config("login_max_failures", "must be at least 1"));
+        }
         let access_token_ttl = duration_or("access_token_ttl", &raw.access_token_ttl, Duration::from_secs(15 * 60))?;
         let service_token_max_ttl =
             duration_or("service_token_max_ttl", &raw.service_token_max_ttl, Duration::from_secs(24 * 3600))?;
@@ -361,6 +380,7 @@ impl Config {
             password_hash_concurrency,
             max_tokens_per_user: raw.max_tokens_per_user.unwrap_or(crate::service::DEFAULT_MAX_TOKENS_PER_USER),
             jwt_audience,
+            throttle,
             access_token_ttl,
             service_token_max_ttl,
             log_format,

@@ -31,6 +31,8 @@ pub struct Airlock {
     pub sessions: SessionPolicy,
     /// Most active API tokens one user may hold.
     pub max_tokens_per_user: usize,
+    /// Sign-in throttling limits.
+    pub throttle: crate::throttle::ThrottlePolicy,
     /// Signing keys, once opened (`init_keys`): only what signs or verifies JWTs needs them.
     pub keys: std::sync::OnceLock<crate::keys::KeyService>,
 }
@@ -45,6 +47,7 @@ impl Airlock {
             hasher: PasswordHasher::new(hash_concurrency)?,
             sessions,
             max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
+            throttle: crate::throttle::ThrottlePolicy::default(),
             keys: std::sync::OnceLock::new(),
         })
     }
@@ -52,6 +55,7 @@ impl Airlock {
     pub fn from_config(store: DynStore, config: &Config) -> Result<Self> {
         let mut airlock = Self::new(store, SessionPolicy::from(config), config.password_hash_concurrency)?;
         airlock.max_tokens_per_user = config.max_tokens_per_user;
+        airlock.throttle = config.throttle;
         Ok(airlock)
     }
 }

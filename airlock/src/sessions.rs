@@ -94,8 +94,13 @@ impl Airlock {
         client: ClientInfo,
         now: OffsetDateTime,
     ) -> Result<SignedIn> {
-        let user = match normalize_email(email) {
-            Ok(email) => self.store.user_by_email(&email).await?,
+        // Throttling counts by what was typed (normalised when it can be), so an unknown email is
+        // throttled like a known one.
+        let normalized = normalize_email(email);
+        let account = normalized.as_deref().unwrap_or(email).chars().take(254).collect::<String>();
+        self.check_throttle(&account, client.ip.as_deref()).await?;
+        let user = match &normalized {
+            Ok(email) => self.store.user_by_email(email).await?,
             Err(_) => None,
         };
         let password = if password.len() > MAX_PASSWORD_LEN { "" } else { password };
@@ -103,7 +108,10 @@ impl Airlock {
         let matched = self.hasher.verify(password, usable).await?;
         let user = match user {
             Some(user) if matched => user,
-            _ => return Err(Error::InvalidCredentials),
+            _ => {
+                self.record_sign_in_failure(&account, client.ip.as_deref()).await?;
+                return Err(Error::InvalidCredentials);
+            }
         };
 
         let token = new_session_token();

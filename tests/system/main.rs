@@ -13,4 +13,5 @@ mod secrets;
 mod sessions;
 mod sso;
 mod store_suite;
+mod throttle;
 mod tokens;

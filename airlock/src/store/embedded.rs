@@ -73,7 +73,20 @@ pub struct EmbeddedStore {
     path: PathBuf,
     state: RwLock<State>,
     writer: tokio::sync::Mutex<()>,
+    /// Sign-in throttling: kept in memory only (one instance; a restart forgives).
+    throttle: std::sync::Mutex<Throttle>,
 }
+
+/// Failure counters (count, window end) and bans (end), by key.
+#[derive(Default)]
+struct Throttle {
+    failures: HashMap<String, (u64, std::time::Instant)>,
+    bans: HashMap<String, std::time::Instant>,
+}
+
+/// Past this many entries, expired ones are dropped before adding (made-up emails cannot grow
+/// the maps without bound).
+const THROTTLE_PRUNE_AT: usize = 10_000;
 
 fn storage_error(e: impl std::fmt::Display) -> Error {
     Error::StoreUnavailable(format!("embedded store: {e}"))
@@ -104,7 +117,13 @@ impl EmbeddedStore {
             )),
             other => storage_error(other),
         })?;
-        let store = Self { db: Arc::new(db), path, state: RwLock::default(), writer: Default::default() };
+        let store = Self {
+            db: Arc::new(db),
+            path,
+            state: RwLock::default(),
+            writer: Default::default(),
+            throttle: Default::default(),
+        };
         store.load()?;
         Ok(store)
     }
@@ -537,6 +556,36 @@ impl Store for EmbeddedStore {
             list.sort_by_key(|t| t.created_at);
             list
         })
+    }
+
+    async fn count_failure(&self, key: &str, window: Duration) -> Result<u64> {
+        let now = std::time::Instant::now();
+        let mut throttle = self.throttle.lock().map_err(|_| Error::internal("throttle lock poisoned"))?;
+        if throttle.failures.len() >= THROTTLE_PRUNE_AT {
+            throttle.failures.retain(|_, (_, end)| *end > now);
+        }
+        let entry = throttle.failures.entry(key.to_owned()).or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        entry.0 += 1;
+        Ok(entry.0)
+    }
+
+    async fn ban(&self, key: &str, duration: Duration) -> Result<()> {
+        let now = std::time::Instant::now();
+        let mut throttle = self.throttle.lock().map_err(|_| Error::internal("throttle lock poisoned"))?;
+        if throttle.bans.len() >= THROTTLE_PRUNE_AT {
+            throttle.bans.retain(|_, end| *end > now);
+        }
+        throttle.bans.insert(key.to_owned(), now + duration);
+        Ok(())
+    }
+
+    async fn ban_remaining(&self, key: &str) -> Result<Option<Duration>> {
+        let now = std::time::Instant::now();
+        let throttle = self.throttle.lock().map_err(|_| Error::internal("throttle lock poisoned"))?;
+        Ok(throttle.bans.get(key).filter(|end| **end > now).map(|end| *end - now))
     }
 
     async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {

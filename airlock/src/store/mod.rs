@@ -20,6 +20,7 @@ use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
 use shared::OrgRole;
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use records::{Membership, OrgRecord, SessionBundle, SessionRecord, TokenBundle, TokenRecord, UserRecord};
@@ -89,6 +90,14 @@ pub trait Store: Send + Sync + 'static {
     async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>>;
     /// Revoked service tokens that have not expired yet.
     async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>>;
+
+    // Sign-in throttling.
+    /// Counts one failure for `key` in a window that starts at the first failure; the count.
+    async fn count_failure(&self, key: &str, window: Duration) -> Result<u64>;
+    /// Bans `key` for `duration`.
+    async fn ban(&self, key: &str, duration: Duration) -> Result<()>;
+    /// How long `key` stays banned, if it is.
+    async fn ban_remaining(&self, key: &str) -> Result<Option<Duration>>;
 
     // Repository grants.
     async fn put_grant(&self, grant: &GrantRecord) -> Result<()>;

@@ -627,4 +627,29 @@ impl Store for RedisStore {
         grants.sort_by_key(|g| g.created_at);
         Ok(grants)
     }
+
+    async fn count_failure(&self, key: &str, window: Duration) -> Result<u64> {
+        let key = self.key("throttle", key);
+        let mut pipe = redis::pipe();
+        // The window starts at the first failure: NX keeps later failures from extending it.
+        pipe.atomic().cmd("INCR").arg(&key).cmd("PEXPIRE").arg(&key).arg(window.as_millis() as u64).arg("NX").ignore();
+        let (count,): (u64,) = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
+        Ok(count)
+    }
+
+    async fn ban(&self, key: &str, duration: Duration) -> Result<()> {
+        let key = self.key("ban", key);
+        let millis = duration.as_millis() as u64;
+        self.run(|mut c| async move {
+            redis::cmd("SET").arg(key).arg(1).arg("PX").arg(millis).query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    async fn ban_remaining(&self, key: &str) -> Result<Option<Duration>> {
+        let key = &self.key("ban", key);
+        let millis: i64 =
+            self.read(|mut c| async move { redis::cmd("PTTL").arg(key).query_async(&mut c).await }).await?;
+        Ok((millis > 0).then(|| Duration::from_millis(millis as u64)))
+    }
 }
