@@ -79,7 +79,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .map_err(|e| Error::config("listen", format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(listen = %local, public_url = %config.public_url, dev = config.dev, "airlock is listening");
-    let app = router(AppState::new(airlock, Arc::new(config)));
+    let app = router(AppState::new(airlock, Arc::new(config), crate::telemetry::install()));
     serve_connections(listener, app).await;
     Ok(())
 }

@@ -21,6 +21,7 @@ pub mod service;
 pub mod service_tokens;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
 

@@ -98,7 +98,10 @@ impl Airlock {
         // throttled like a known one.
         let normalized = normalize_email(email);
         let account = normalized.as_deref().unwrap_or(email).chars().take(254).collect::<String>();
-        self.check_throttle(&account, client.ip.as_deref()).await?;
+        if let Err(e) = self.check_throttle(&account, client.ip.as_deref()).await {
+            crate::telemetry::sign_in_failure("rate_limited");
+            return Err(e);
+        }
         let user = match &normalized {
             Ok(email) => self.store.user_by_email(email).await?,
             Err(_) => None,
@@ -109,6 +112,7 @@ impl Airlock {
         let user = match user {
             Some(user) if matched => user,
             _ => {
+                crate::telemetry::sign_in_failure("invalid_credentials");
                 self.record_sign_in_failure(&account, client.ip.as_deref()).await?;
                 return Err(Error::InvalidCredentials);
             }
@@ -134,6 +138,18 @@ impl Airlock {
     /// The live check behind `GET /api/auth/session`: one store call, plus one write only when
     /// the sliding refresh is due.
     pub async fn check_session(&self, token: &str, now: OffsetDateTime) -> Result<CheckedSession> {
+        let checked = self.check_session_inner(token, now).await;
+        crate::telemetry::session_check(match &checked {
+            Ok(c) if c.refreshed => "refreshed",
+            Ok(_) => "valid",
+            Err(Error::Unauthenticated(_)) => "unauthenticated",
+            Err(Error::StoreUnavailable(_)) => "store_unavailable",
+            Err(_) => "error",
+        });
+        checked
+    }
+
+    async fn check_session_inner(&self, token: &str, now: OffsetDateTime) -> Result<CheckedSession> {
         const UNKNOWN: Error = Error::Unauthenticated("no valid session");
         if !looks_like_session_token(token) {
             return Err(UNKNOWN);

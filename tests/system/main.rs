@@ -8,6 +8,7 @@ mod edge_jwt;
 mod exchange;
 mod faults;
 mod jwt;
+mod metrics;
 mod proxies;
 mod secrets;
 mod sessions;

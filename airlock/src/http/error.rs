@@ -54,6 +54,7 @@ impl IntoResponse for Error {
         let (status, code) = self.status_and_code();
         let message = match &self {
             Error::StoreUnavailable(detail) => {
+                crate::telemetry::store_error();
                 tracing::warn!(%detail, "store unavailable");
                 "the session store is unavailable; retry shortly".to_owned()
             }

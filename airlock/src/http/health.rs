@@ -14,3 +14,10 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, Error> 
     state.airlock.store.ping().await?;
     Ok(Json(json!({"status": "ready"})))
 }
+
+/// Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = state.metrics.as_ref().map(|m| m.render()).unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

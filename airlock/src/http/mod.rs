@@ -41,12 +41,18 @@ pub struct AppState {
     pub airlock: Arc<Airlock>,
     pub config: Arc<Config>,
     pub cookie: Arc<SessionCookie>,
+    /// Renders `GET /metrics`; `None` when no recorder is installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {
-    pub fn new(airlock: Arc<Airlock>, config: Arc<Config>) -> Self {
+    pub fn new(
+        airlock: Arc<Airlock>,
+        config: Arc<Config>,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Self {
         let cookie = Arc::new(SessionCookie::from_config(&config));
-        Self { airlock, config, cookie }
+        Self { airlock, config, cookie, metrics }
     }
 }
 
@@ -84,9 +90,11 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", post(oauth::token))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        .layer(middleware::from_fn(record_request))
         .layer(CookieManagerLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(read_body))
@@ -105,6 +113,19 @@ async fn not_found() -> Response {
 
 async fn method_not_allowed() -> Response {
     error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+}
+
+/// Counts the request by its route template (never the raw path) and records its latency.
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::telemetry::http_request(route, method, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// CSRF: every state-changing request must come from airlock itself, a trusted origin, or a

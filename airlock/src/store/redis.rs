@@ -217,7 +217,9 @@ impl RedisStore {
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let (generation, conn) = self.conn.get();
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(self.timeout, op(conn)).await;
+        crate::telemetry::store_call(started.elapsed());
         self.settle(generation, outcome)
     }
 
@@ -237,7 +239,9 @@ impl RedisStore {
                 done => done,
             }
         };
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(self.timeout, attempts).await;
+        crate::telemetry::store_call(started.elapsed());
         self.settle(generation, outcome)
     }
 

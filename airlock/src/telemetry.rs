@@ -1,0 +1,61 @@
+//! Prometheus metrics (`GET /metrics`), through the `metrics` facade: requests by route and
+//! status with latency histograms, session checks by outcome, sign-in failures, store errors
+//! and store latency. Routes are recorded as their templates (`/api/tokens/{token}`), never as
+//! the raw path: no id or secret becomes a label.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::time::Duration;
+
+/// Latency buckets, in seconds: sub-millisecond checks up to the store timeout.
+const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// Installs the process-wide recorder; `None` if one is installed already (tests).
+pub fn install() -> Option<PrometheusHandle> {
+    let handle = PrometheusBuilder::new().set_buckets(BUCKETS).ok()?.install_recorder().ok()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    describe();
+    Some(handle)
+}
+
+fn describe() {
+    metrics::describe_counter!("airlock_http_requests_total", "HTTP requests by route template, method and status");
+    metrics::describe_histogram!("airlock_http_request_duration_seconds", "HTTP request latency by route template");
+    metrics::describe_counter!("airlock_session_checks_total", "session checks by outcome");
+    metrics::describe_counter!("airlock_sign_in_failures_total", "failed sign-ins by reason");
+    metrics::describe_counter!("airlock_store_errors_total", "store calls that failed (answered 503)");
+    metrics::describe_histogram!("airlock_store_call_duration_seconds", "store call latency (Redis)");
+}
+
+/// Counts a session check's outcome.
+pub fn session_check(outcome: &'static str) {
+    metrics::counter!("airlock_session_checks_total", "outcome" => outcome).increment(1);
+}
+
+/// Counts a failed sign-in.
+pub fn sign_in_failure(reason: &'static str) {
+    metrics::counter!("airlock_sign_in_failures_total", "reason" => reason).increment(1);
+}
+
+/// Counts a store failure.
+pub fn store_error() {
+    metrics::counter!("airlock_store_errors_total").increment(1);
+}
+
+/// Records one store call's latency.
+pub fn store_call(elapsed: Duration) {
+    metrics::histogram!("airlock_store_call_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// Records one HTTP request.
+pub fn http_request(route: String, method: String, status: u16, elapsed: Duration) {
+    metrics::counter!("airlock_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("airlock_http_request_duration_seconds", "route" => route).record(elapsed.as_secs_f64());
+}
