@@ -1,6 +1,7 @@
 //! Sign-in, the live session check with its sliding refresh, and revocation.
 
 use crate::accounts::normalize_email;
+use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::password::MAX_PASSWORD_LEN;
 use crate::secrets::{hash_secret, looks_like_session_token, new_id, new_session_token, secure_eq};
@@ -98,9 +99,16 @@ impl Airlock {
         // throttled like a known one.
         let normalized = normalize_email(email);
         let account = normalized.as_deref().unwrap_or(email).chars().take(254).collect::<String>();
-        if let Err(e) = self.check_throttle(&account, client.ip.as_deref()).await {
-            crate::telemetry::sign_in_failure("rate_limited");
-            return Err(e);
+        match self.check_throttle(&account, client.ip.as_deref()).await {
+            Ok(()) => {}
+            Err(e @ Error::RateLimited { .. }) => {
+                crate::telemetry::sign_in_failure("rate_limited");
+                let event = AuditEvent::new("auth.login.fail").actor(&account).subject("rate_limited");
+                self.audit(event.ip(client.ip.as_deref()).failed()).await;
+                return Err(e);
+            }
+            // The store is down: answer at once, do not wait on it again to audit.
+            Err(e) => return Err(e),
         }
         let user = match &normalized {
             Ok(email) => self.store.user_by_email(email).await?,
@@ -113,6 +121,8 @@ impl Airlock {
             Some(user) if matched => user,
             _ => {
                 crate::telemetry::sign_in_failure("invalid_credentials");
+                let event = AuditEvent::new("auth.login.fail").actor(&account).subject("invalid_credentials");
+                self.audit(event.ip(client.ip.as_deref()).failed()).await;
                 self.record_sign_in_failure(&account, client.ip.as_deref()).await?;
                 return Err(Error::InvalidCredentials);
             }
@@ -130,6 +140,10 @@ impl Airlock {
             ip: client.ip,
         };
         self.store.create_session(&session).await?;
+        self.audit(
+            AuditEvent::new("auth.login.success").actor(&user.email).subject(&session.id).ip(session.ip.as_deref()),
+        )
+        .await;
         let memberships = self.store.memberships_of(&user.id).await?;
         let view = session_view(&user, &memberships, Some(&session), session_auth());
         Ok(SignedIn { token, session, view })
@@ -187,7 +201,11 @@ impl Airlock {
             return Ok(false);
         }
         match self.store.load_session(&hash_secret(token), now).await? {
-            Some(bundle) => self.store.delete_session(&bundle.session.id).await,
+            Some(bundle) => {
+                let deleted = self.store.delete_session(&bundle.session.id).await?;
+                self.audit(AuditEvent::new("auth.logout").actor(&bundle.user.email).subject(&bundle.session.id)).await;
+                Ok(deleted)
+            }
             None => Ok(false),
         }
     }

@@ -144,11 +144,23 @@ impl Airlock {
             return Err(REFUSED);
         }
         let hash = hash_secret(secret);
-        let bundle = self.store.load_token(&hash).await?.ok_or(REFUSED)?;
-        if !secure_eq(&bundle.token.token_hash, &hash) || !bundle.token.is_active(now) || bundle.user.disabled {
-            return Err(REFUSED);
+        let bundle = self.store.load_token(&hash).await?;
+        match bundle {
+            Some(bundle)
+                if secure_eq(&bundle.token.token_hash, &hash)
+                    && bundle.token.is_active(now)
+                    && !bundle.user.disabled =>
+            {
+                Ok(bundle)
+            }
+            Some(bundle) => {
+                // A known token, refused (revoked, expired, user disabled): worth an audit line.
+                let event = crate::audit::AuditEvent::new("token.auth.fail").actor(&bundle.user.email);
+                self.audit(event.subject(&bundle.token.id).failed()).await;
+                Err(REFUSED)
+            }
+            None => Err(REFUSED),
         }
-        Ok(bundle)
     }
 
     /// Revokes every active token of a user (when the user is disabled).

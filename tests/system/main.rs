@@ -1,6 +1,7 @@
 //! Whole-system tests: one binary (linking is the slow part on two cores), one module per suite.
 
 mod admin;
+mod audit;
 mod bad_input;
 mod compose;
 mod edge;

@@ -1,6 +1,7 @@
 //! One suite, every backend: the embedded store and Redis must behave the same.
 
 use airlock::Error;
+use airlock::audit::{AuditFilter, AuditRecord};
 use airlock::store::embedded::EmbeddedStore;
 use airlock::store::redis::RedisStore;
 use airlock::store::{DynStore, OrgRecord, SessionRecord, Store, UserRecord};
@@ -114,6 +115,27 @@ async fn store_contract(store: DynStore) {
     assert_eq!(store.delete_sessions_of("usr_ada", None).await.unwrap(), 1);
     assert!(store.sessions_of("usr_ada", now()).await.unwrap().is_empty());
     assert_eq!(store.sessions_of("usr_bob", now()).await.unwrap().len(), 1);
+
+    // The audit log is bounded: the oldest records go first.
+    for i in 0..5 {
+        let record = AuditRecord {
+            time: now(),
+            event: if i % 2 == 0 { "auth.login.fail".into() } else { "auth.login.success".into() },
+            actor: Some(format!("user{i}@example.com")),
+            subject: None,
+            ip: Some("127.0.0.1".into()),
+            outcome: "success".into(),
+        };
+        store.append_audit(&record, 3).await.unwrap();
+    }
+    let all = store.audit_log(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let actors: Vec<_> = all.iter().map(|r| r.actor.clone().unwrap()).collect();
+    assert_eq!(actors, ["user4@example.com", "user3@example.com", "user2@example.com"], "newest first, capped at 3");
+    let fails = store
+        .audit_log(&AuditFilter { event: Some("auth.login.fail".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(fails.len(), 2);
 }
 
 #[tokio::test]

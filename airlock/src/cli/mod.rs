@@ -65,6 +65,26 @@ enum Command {
     /// Grant users or orgs access to repositories (urc-<id>), for token exchange.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// The newest audit records, newest first.
+    Tail {
+        /// Only this event (e.g. auth.login.fail), or a prefix ending in `*` (admin.*).
+        #[arg(long)]
+        event: Option<String>,
+        /// Only records by this actor.
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -291,7 +311,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token(&connect(raw).await?, cmd).await,
         Command::Keys(cmd) => keys(&connect(raw.clone()).await?, &raw, cmd).await,
         Command::ServiceToken(cmd) => service_token(&connect(raw.clone()).await?, &raw, cmd).await,
-        Command::Grant(cmd) => grant(&connect(raw).await?, cmd).await,
+        Command::Grant(cmd) => grant(&connect(raw.clone()).await?, cmd).await,
+        Command::Audit(cmd) => audit(&connect(raw).await?, cmd).await,
     }
 }
 
@@ -685,5 +706,34 @@ async fn grant(airlock: &Airlock, cmd: GrantCommand) -> Result<()> {
             print_table(&["RESOURCE", "SCOPES", "TO", "ID", "GRANT"], rows);
         }
     }
+    Ok(())
+}
+
+fn print_audit(records: &[crate::audit::AuditRecord]) {
+    let rows = records
+        .iter()
+        .map(|r| {
+            let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+            vec![
+                date(r.time),
+                r.event.clone(),
+                or_dash(&r.actor),
+                or_dash(&r.subject),
+                or_dash(&r.ip),
+                r.outcome.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["TIME", "EVENT", "ACTOR", "SUBJECT", "IP", "OUTCOME"], rows);
+}
+
+async fn audit(airlock: &Airlock, cmd: AuditCommand) -> Result<()> {
+    let AuditCommand::Tail { event, actor, limit, json: JsonFlag { json } } = cmd;
+    let filter = crate::audit::AuditFilter { event, actor, limit: limit.clamp(1, 1000) };
+    let records = airlock.audit_log(&filter).await?;
+    if json {
+        return print_json(&records);
+    }
+    print_audit(&records);
     Ok(())
 }

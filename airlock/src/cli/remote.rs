@@ -3,8 +3,8 @@
 //! store-backed commands do.
 
 use super::{
-    Command, GrantCommand, JsonFlag, KeysCommand, MemberCommand, OrgCommand, ServiceTokenCommand, SessionCommand,
-    TokenCommand, UserCommand, print_json, print_table, read_password,
+    AuditCommand, Command, GrantCommand, JsonFlag, KeysCommand, MemberCommand, OrgCommand, ServiceTokenCommand,
+    SessionCommand, TokenCommand, UserCommand, print_json, print_table, read_password,
 };
 use crate::error::{Error, Result};
 use reqwest::Method;
@@ -86,6 +86,7 @@ impl Remote {
             Command::Keys(cmd) => self.keys(cmd).await,
             Command::ServiceToken(cmd) => self.service_token(cmd).await,
             Command::Grant(cmd) => self.grant(cmd).await,
+            Command::Audit(cmd) => self.audit(cmd).await,
         }
     }
 
@@ -361,6 +362,26 @@ impl Remote {
                 print_table(&["RESOURCE", "SCOPES", "TO", "ID", "GRANT"], rows);
             }
         }
+        Ok(())
+    }
+
+    async fn audit(&self, cmd: AuditCommand) -> Result<()> {
+        let AuditCommand::Tail { event, actor, limit, json: JsonFlag { json } } = cmd;
+        let mut url = url::Url::parse("http://x/api/admin/audit").map_err(Error::internal)?;
+        url.query_pairs_mut().append_pair("limit", &limit.to_string());
+        if let Some(event) = &event {
+            url.query_pairs_mut().append_pair("event", event);
+        }
+        if let Some(actor) = &actor {
+            url.query_pairs_mut().append_pair("actor", actor);
+        }
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+        let records = self.call(Method::GET, &path, None).await?;
+        if json {
+            return print_json(&records);
+        }
+        let records: Vec<crate::audit::AuditRecord> = serde_json::from_value(records).map_err(Error::internal)?;
+        super::print_audit(&records);
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ use super::AppState;
 use super::auth::SessionSummary;
 use super::extract::{Admin, JsonBody, PathParam};
 use crate::accounts::{NewUser, UserPatch};
+use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::store::{OrgRecord, UserRecord};
 use axum::Json;
@@ -63,7 +64,7 @@ pub async fn create_user(
         .airlock
         .add_user(NewUser { email: body.email, name: body.name, password: body.password, roles: body.roles })
         .await?;
-    tracing::info!(target: "admin", %actor, user = %user.email, "created user");
+    state.airlock.audit(AuditEvent::new("admin.user.create").actor(&actor).subject(&user.email)).await;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -108,9 +109,15 @@ pub async fn update_user(
     PathParam(user): PathParam<String>,
     JsonBody(body): JsonBody<PatchUser>,
 ) -> Result<Json<UserOut>, Error> {
+    let event = match body.disabled {
+        Some(true) => "admin.user.disable",
+        Some(false) => "admin.user.enable",
+        None => "admin.user.update",
+    };
     let patch = UserPatch { name: body.name, roles: body.roles, disabled: body.disabled, password: body.password };
-    tracing::info!(target: "admin", %actor, user = %user, "updated user");
-    Ok(Json(state.airlock.update_user(&user, patch).await?.into()))
+    let updated = state.airlock.update_user(&user, patch).await?;
+    state.airlock.audit(AuditEvent::new(event).actor(&actor).subject(&updated.email)).await;
+    Ok(Json(updated.into()))
 }
 
 pub async fn user_sessions(
@@ -130,7 +137,7 @@ pub async fn revoke_user_sessions(
 ) -> Result<Json<Value>, Error> {
     let user = state.airlock.find_user(&user).await?;
     let count = state.airlock.revoke_sessions_of(&user.id, None).await?;
-    tracing::info!(target: "admin", %actor, user = %user.email, count, "revoked all sessions of user");
+    state.airlock.audit(AuditEvent::new("session.revoke").actor(&actor).subject(&user.email)).await;
     Ok(Json(json!({"revoked": count})))
 }
 
@@ -140,7 +147,7 @@ pub async fn revoke_session(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Value>, Error> {
     let session = state.airlock.revoke_session(&id, None, crate::service::now()).await?;
-    tracing::info!(target: "admin", %actor, session = %session.id, "revoked session");
+    state.airlock.audit(AuditEvent::new("session.revoke").actor(&actor).subject(&session.id)).await;
     Ok(Json(json!({"revoked": session.id})))
 }
 
@@ -158,7 +165,7 @@ pub async fn create_org(
     JsonBody(body): JsonBody<CreateOrg>,
 ) -> Result<(StatusCode, Json<OrgRecord>), Error> {
     let org = state.airlock.add_org(&body.slug, body.name.as_deref()).await?;
-    tracing::info!(target: "admin", %actor, org = %org.slug, "created org");
+    state.airlock.audit(AuditEvent::new("admin.org.create").actor(&actor).subject(&org.slug)).await;
     Ok((StatusCode::CREATED, Json(org)))
 }
 
@@ -180,7 +187,8 @@ pub async fn add_member(
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let (org, user) = state.airlock.add_member(&slug, &body.email, body.role).await?;
-    tracing::info!(target: "admin", %actor, org = %org.slug, user = %user.email, role = %body.role, "set membership");
+    let subject = format!("{} in {} as {}", user.email, org.slug, body.role);
+    state.airlock.audit(AuditEvent::new("admin.member.add").actor(&actor).subject(&subject)).await;
     Ok((StatusCode::CREATED, Json(json!({"org": org.slug, "email": user.email, "role": body.role}))))
 }
 
@@ -190,7 +198,8 @@ pub async fn remove_member(
     PathParam((slug, email)): PathParam<(String, String)>,
 ) -> Result<Json<Value>, Error> {
     state.airlock.remove_member(&slug, &email).await?;
-    tracing::info!(target: "admin", %actor, org = %slug, user = %email, "removed membership");
+    let subject = format!("{email} in {slug}");
+    state.airlock.audit(AuditEvent::new("admin.member.remove").actor(&actor).subject(&subject)).await;
     Ok(Json(json!({"removed": true, "org": slug, "email": email})))
 }
 
@@ -213,7 +222,8 @@ pub async fn create_grant(
     JsonBody(body): JsonBody<CreateGrant>,
 ) -> Result<(StatusCode, Json<crate::grants::GrantRecord>), Error> {
     let grant = state.airlock.add_grant(body.user.as_deref(), body.org.as_deref(), &body.resource, body.scopes).await?;
-    tracing::info!(target: "admin", %actor, grant = %grant.id, resource = %grant.resource, "added grant");
+    let subject = format!("{} ({})", grant.resource, grant.id);
+    state.airlock.audit(AuditEvent::new("admin.grant.add").actor(&actor).subject(&subject)).await;
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
@@ -223,4 +233,30 @@ pub async fn list_grants(
     _: Admin,
 ) -> Result<Json<Vec<crate::grants::GrantRecord>>, Error> {
     Ok(Json(state.airlock.list_grants().await?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /api/admin/audit?event=auth.login.fail&actor=…&limit=50`: newest first. Needs the
+/// `audit` scope (admins and auditors).
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: super::extract::Caller,
+    super::extract::QueryParams(query): super::extract::QueryParams<AuditQuery>,
+) -> Result<Json<Vec<crate::audit::AuditRecord>>, Error> {
+    caller.require(crate::scopes::Scope::Audit)?;
+    let filter = crate::audit::AuditFilter {
+        event: query.event.filter(|e| !e.is_empty()),
+        actor: query.actor.filter(|a| !a.is_empty()),
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(state.airlock.audit_log(&filter).await?))
 }

@@ -39,6 +39,6 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Va
 pub async fn rotate(State(state): State<AppState>, Admin { actor }: Admin) -> Result<Json<Vec<Value>>, Error> {
     let window = time::Duration::try_from(state.config.key_publish_window()).map_err(Error::internal)?;
     let fresh = state.airlock.rotate_keys(window).await?;
-    tracing::info!(target: "admin", %actor, "rotated signing keys");
+    state.airlock.audit(crate::audit::AuditEvent::new("admin.keys.rotate").actor(&actor)).await;
     Ok(Json(fresh.iter().map(key_view).collect()))
 }

@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orgs/{slug}/members/{email}", delete(admin::remove_member))
         .route("/sessions/{id}", delete(admin::revoke_session))
         .route("/grants", post(admin::create_grant).get(admin::list_grants))
+        .route("/audit", get(admin::audit))
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate));
 

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::extract::{Caller, JsonBody, PathParam};
+use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::keys::KeyAlg;
 use crate::scopes::Scope;
@@ -48,7 +49,7 @@ pub async fn issue(
     let now = crate::service::now();
     let (record, jwt) =
         state.airlock.issue_service_token(request, &caller.user.email, state.config.service_token_max_ttl, now).await?;
-    tracing::info!(target: "admin", actor = %caller.user.email, token = %record.id, tenant = %record.tenant_id, "issued service token");
+    state.airlock.audit(AuditEvent::new("service_token.issue").actor(&caller.user.email).subject(&record.id)).await;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": record.id, "service_token": jwt, "expires_at": rfc3339(record.expires_at)})),
@@ -63,7 +64,7 @@ pub async fn revoke(
 ) -> Result<Json<Value>, Error> {
     caller.require(Scope::Control)?;
     let record = state.airlock.revoke_service_token(&id, crate::service::now()).await?;
-    tracing::info!(target: "admin", actor = %caller.user.email, token = %record.id, "revoked service token");
+    state.airlock.audit(AuditEvent::new("service_token.revoke").actor(&caller.user.email).subject(&record.id)).await;
     Ok(Json(json!({"revoked": record.id})))
 }
 

@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::extract::{Caller, JsonBody, PathParam, QueryParams};
+use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::scopes::{Scope, TokenRole};
 use crate::store::TokenRecord;
@@ -73,7 +74,7 @@ pub async fn create(
     let now = crate::service::now();
     let new = NewToken { name: body.name, scopes: body.scopes, role: body.role, expires_days: body.expires_days };
     let issued = state.airlock.create_token(&caller.user, &caller.scopes, new, now).await?;
-    tracing::info!(target: "admin", actor = %caller.user.email, token = %issued.record.id, "created API token");
+    state.airlock.audit(AuditEvent::new("token.create").actor(&caller.user.email).subject(&issued.record.id)).await;
     let mut out = serde_json::to_value(TokenOut::of(issued.record, now)).map_err(Error::internal)?;
     out["token"] = Value::String(issued.secret);
     Ok((StatusCode::CREATED, Json(out)))
@@ -105,6 +106,6 @@ pub async fn revoke(
 ) -> Result<Json<Value>, Error> {
     require_for_tokens(&caller, Scope::Write)?;
     let token = state.airlock.revoke_token(&caller.user.id, &id_or_name, crate::service::now()).await?;
-    tracing::info!(target: "admin", actor = %caller.user.email, token = %token.id, "revoked API token");
+    state.airlock.audit(AuditEvent::new("token.revoke").actor(&caller.user.email).subject(&token.id)).await;
     Ok(Json(json!({"revoked": token.id, "name": token.name})))
 }

@@ -8,6 +8,7 @@
 //! instead of corrupting it.
 
 use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
+use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
 use crate::grants::GrantRecord;
 use crate::keys::KeyRecord;
@@ -32,6 +33,8 @@ const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
 const SERVICE_TOKENS: TableDefinition<&str, &str> = TableDefinition::new("service_tokens");
 const GRANTS: TableDefinition<&str, &str> = TableDefinition::new("grants");
+/// Key: the record's sequence number, zero-padded so that keys sort in order.
+const AUDIT: TableDefinition<&str, &str> = TableDefinition::new("audit");
 
 /// File name of the database inside the store directory.
 pub const DB_FILE: &str = "airlock.redb";
@@ -51,6 +54,8 @@ struct State {
     keys: HashMap<String, KeyRecord>,
     service_tokens: HashMap<String, ServiceTokenRecord>,
     grants: HashMap<String, GrantRecord>,
+    /// (sequence, record), oldest first.
+    audit: std::collections::VecDeque<(u64, AuditRecord)>,
 }
 
 /// One change, applied first to the file and then to memory.
@@ -66,6 +71,8 @@ enum Change {
     PutServiceToken(ServiceTokenRecord),
     DeleteServiceToken(String),
     PutGrant(GrantRecord),
+    AppendAudit(u64, AuditRecord),
+    DropAudit(u64),
 }
 
 pub struct EmbeddedStore {
@@ -134,7 +141,7 @@ impl EmbeddedStore {
 
     fn load(&self) -> Result<()> {
         let write = self.db.begin_write().map_err(storage_error)?;
-        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, KEYS, SERVICE_TOKENS, GRANTS] {
+        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, KEYS, SERVICE_TOKENS, GRANTS, AUDIT] {
             write.open_table(table).map_err(storage_error)?;
         }
         write.commit().map_err(storage_error)?;
@@ -176,6 +183,10 @@ impl EmbeddedStore {
         }
         for (_, json) in rows(GRANTS)? {
             changes.push(Change::PutGrant(decode(&json)?));
+        }
+        for (key, json) in rows(AUDIT)? {
+            let sequence = key.parse().map_err(|_| Error::internal("corrupt audit key in embedded store"))?;
+            changes.push(Change::AppendAudit(sequence, decode(&json)?));
         }
         let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
         for change in changes {
@@ -270,6 +281,8 @@ impl Row {
             Change::PutServiceToken(t) => Row::Put(SERVICE_TOKENS, t.id.clone(), encode(t)?),
             Change::DeleteServiceToken(id) => Row::Delete(SERVICE_TOKENS, id.clone()),
             Change::PutGrant(g) => Row::Put(GRANTS, g.id.clone(), encode(g)?),
+            Change::AppendAudit(seq, r) => Row::Put(AUDIT, format!("{seq:020}"), encode(r)?),
+            Change::DropAudit(seq) => Row::Delete(AUDIT, format!("{seq:020}")),
         })
     }
 }
@@ -335,6 +348,14 @@ impl State {
             }
             Change::PutGrant(grant) => {
                 self.grants.insert(grant.id.clone(), grant);
+            }
+            Change::AppendAudit(sequence, record) => self.audit.push_back((sequence, record)),
+            Change::DropAudit(sequence) => {
+                if self.audit.front().is_some_and(|(s, _)| *s == sequence) {
+                    self.audit.pop_front();
+                } else {
+                    self.audit.retain(|(s, _)| *s != sequence);
+                }
             }
         }
     }
@@ -586,6 +607,23 @@ impl Store for EmbeddedStore {
         let now = std::time::Instant::now();
         let throttle = self.throttle.lock().map_err(|_| Error::internal("throttle lock poisoned"))?;
         Ok(throttle.bans.get(key).filter(|end| **end > now).map(|end| *end - now))
+    }
+
+    async fn append_audit(&self, record: &AuditRecord, capacity: usize) -> Result<()> {
+        self.write(|state| {
+            let next = state.audit.back().map_or(0, |(s, _)| s + 1);
+            let mut changes = vec![Change::AppendAudit(next, record.clone())];
+            let overflow = (state.audit.len() + 1).saturating_sub(capacity);
+            changes.extend(state.audit.iter().take(overflow).map(|(s, _)| Change::DropAudit(*s)));
+            Ok(((), changes))
+        })
+        .await
+    }
+
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        self.read(|s| {
+            s.audit.iter().rev().map(|(_, r)| r).filter(|r| filter.matches(r)).take(filter.limit).cloned().collect()
+        })
     }
 
     async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {

@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod records;
 pub mod redis;
 
+use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::Result;
 use crate::grants::GrantRecord;
 use crate::keys::KeyRecord;
@@ -98,6 +99,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ban(&self, key: &str, duration: Duration) -> Result<()>;
     /// How long `key` stays banned, if it is.
     async fn ban_remaining(&self, key: &str) -> Result<Option<Duration>>;
+
+    // The audit log, bounded to `capacity` records.
+    async fn append_audit(&self, record: &AuditRecord, capacity: usize) -> Result<()>;
+    /// The newest records first, up to `filter.limit`, filtered.
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
 
     // Repository grants.
     async fn put_grant(&self, grant: &GrantRecord) -> Result<()>;

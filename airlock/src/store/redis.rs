@@ -16,6 +16,7 @@
 //! backend targets a standalone Redis (or Sentinel), not Cluster.
 
 use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
+use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
 use crate::grants::GrantRecord;
 use crate::keys::KeyRecord;
@@ -655,5 +656,50 @@ impl Store for RedisStore {
         let millis: i64 =
             self.read(|mut c| async move { redis::cmd("PTTL").arg(key).query_async(&mut c).await }).await?;
         Ok((millis > 0).then(|| Duration::from_millis(millis as u64)))
+    }
+
+    async fn append_audit(&self, record: &AuditRecord, capacity: usize) -> Result<()> {
+        let (stream, json) = (format!("{}audit", self.prefix), encode(record)?);
+        self.run(|mut c| async move {
+            redis::cmd("XADD")
+                .arg(stream)
+                .arg("MAXLEN")
+                .arg(capacity)
+                .arg("*")
+                .arg("record")
+                .arg(json)
+                .query_async::<String>(&mut c)
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let stream = &format!("{}audit", self.prefix);
+        // Newest first; read more than asked when filtering (bounded by the stream's cap).
+        let count =
+            if filter.event.is_some() || filter.actor.is_some() { crate::audit::AUDIT_CAPACITY } else { filter.limit };
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .read(|mut c| async move {
+                redis::cmd("XREVRANGE").arg(stream).arg("+").arg("-").arg("COUNT").arg(count).query_async(&mut c).await
+            })
+            .await?;
+        let mut records = Vec::new();
+        for (_, fields) in entries {
+            for (name, json) in fields {
+                if name == "record" {
+                    let record: AuditRecord = decode(&json)?;
+                    if filter.matches(&record) {
+                        records.push(record);
+                    }
+                }
+            }
+            if records.len() >= filter.limit {
+                break;
+            }
+        }
+        records.truncate(filter.limit);
+        Ok(records)
     }
 }
