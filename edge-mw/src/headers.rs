@@ -30,13 +30,35 @@ fn is_identity_header(name: &str, slug: &str) -> bool {
 }
 
 /// Sets `x-<slug>-user-{id,email,role,orgs}` for a verified user.
-pub fn insert_identity_headers(headers: &mut HeaderMap, names: &IdentityHeaders, user: &AuthUser) {
-    for (name, value) in names.values(user.session_view(), user.role()) {
+pub fn insert_identity_headers(headers: &mut HeaderMap, names: &IdentityHeaderNames, user: &AuthUser) {
+    for (name, (_, value)) in names.parsed.iter().zip(names.text.values(user.session_view(), user.role())) {
         // Values come from airlock's JSON; one that is not a valid header value (a control
         // character in a name) is left out rather than mangled.
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(&value)) {
-            headers.insert(name, value);
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name.clone(), value);
         }
+    }
+}
+
+/// The identity header names of one app, parsed once when the layer is built.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaderNames {
+    pub text: IdentityHeaders,
+    /// id, email, role, orgs: in the order of [`IdentityHeaders::values`].
+    parsed: [HeaderName; 4],
+    pub degraded: HeaderName,
+}
+
+impl IdentityHeaderNames {
+    /// `None` for a slug that does not make valid header names (the builder checks slugs).
+    pub fn for_slug(slug: &str) -> Option<Self> {
+        let text = IdentityHeaders::for_slug(slug);
+        let name = |n: &str| HeaderName::try_from(n).ok();
+        Some(Self {
+            parsed: [name(&text.user_id)?, name(&text.user_email)?, name(&text.user_role)?, name(&text.user_orgs)?],
+            degraded: name(&text.auth_degraded)?,
+            text,
+        })
     }
 }
 

@@ -2,10 +2,10 @@
 //! [`AirlockLayerBuilder::build`].
 
 use crate::client::{AirlockClient, ClientSettings};
+use crate::headers::IdentityHeaderNames;
 use crate::jwt::{JwtSettings, JwtVerifier};
 use crate::service::AirlockService;
 use shared::RoleMapping;
-use shared::names::IdentityHeaders;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::Layer;
@@ -43,7 +43,7 @@ pub struct AirlockLayer {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub slug: String,
-    pub headers: IdentityHeaders,
+    pub headers: IdentityHeaderNames,
     pub login_url: Url,
     pub app_url: Option<Url>,
     pub public_paths: Vec<PublicPath>,
@@ -253,7 +253,7 @@ impl AirlockLayerBuilder {
         .map_err(|e| BuildError::Client(e.to_string()))?;
         Ok(AirlockLayer {
             inner: Arc::new(Settings {
-                headers: IdentityHeaders::for_slug(&slug),
+                headers: IdentityHeaderNames::for_slug(&slug).ok_or_else(|| BuildError::Slug(slug.clone()))?,
                 slug,
                 login_url,
                 app_url,
@@ -304,7 +304,7 @@ mod tests {
     async fn defaults_build() {
         let layer = AirlockLayer::builder("lore").public_path("/health").public_path("/static/*").build().unwrap();
         assert_eq!(layer.inner.login_url.as_str(), "http://127.0.0.1:7070/login");
-        assert_eq!(layer.inner.headers.user_role, "x-lore-user-role");
+        assert_eq!(layer.inner.headers.text.user_role, "x-lore-user-role");
         assert!(layer.inner.public_paths[1].matches("/static/app.css"));
         assert!(!layer.inner.public_paths[0].matches("/healthz"));
         let layer = AirlockLayer::builder("lore").airlock_url("http://airlock:7070/base").build().unwrap();

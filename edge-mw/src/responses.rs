@@ -84,7 +84,7 @@ pub fn forbidden_because(message: &str) -> Response<String> {
 
 /// 502 while airlock cannot be asked: sign-in is temporarily unavailable. Never a redirect to
 /// the login page and never a cleared cookie: an outage is not a sign-out.
-pub fn degraded(html: bool, degraded_header: &str, retry_after: Duration) -> Response<String> {
+pub fn degraded(html: bool, degraded_header: &http::HeaderName, retry_after: Duration) -> Response<String> {
     let mut response = if html {
         with_body(StatusCode::BAD_GATEWAY, "text/html; charset=utf-8", DEGRADED_PAGE.to_owned())
     } else {
@@ -92,9 +92,7 @@ pub fn degraded(html: bool, degraded_header: &str, retry_after: Duration) -> Res
     };
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-    if let Ok(name) = http::HeaderName::try_from(degraded_header) {
-        headers.insert(name, HeaderValue::from_static("1"));
-    }
+    headers.insert(degraded_header.clone(), HeaderValue::from_static("1"));
     response
 }
 
@@ -159,12 +157,13 @@ mod tests {
 
     #[test]
     fn the_banner_says_degraded_and_when_to_retry() {
-        let r = degraded(true, "x-lore-auth-degraded", Duration::from_secs(5));
+        let name = http::HeaderName::from_static("x-lore-auth-degraded");
+        let r = degraded(true, &name, Duration::from_secs(5));
         assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(r.headers()[RETRY_AFTER], "5");
         assert_eq!(r.headers()["x-lore-auth-degraded"], "1");
         assert!(r.body().contains("temporarily unavailable"));
-        let j = degraded(false, "x-lore-auth-degraded", Duration::from_millis(10));
+        let j = degraded(false, &name, Duration::from_millis(10));
         assert_eq!(j.headers()[RETRY_AFTER], "1");
         assert!(j.body().contains("\"auth_unavailable\""));
     }

@@ -121,7 +121,7 @@ where
                 Verdict::Unauthenticated => reject(responses::unauthenticated()),
                 // 6. An outage is not a sign-out: the banner, no redirect, no cookie touched.
                 Verdict::Unavailable { retry_after } => {
-                    reject(responses::degraded(html, &settings.headers.auth_degraded, retry_after))
+                    reject(responses::degraded(html, &settings.headers.degraded, retry_after))
                 }
             }
         })

@@ -156,6 +156,12 @@ const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
 /// connection with unread data resets it, and the client would see a broken pipe instead of
 /// the 413 (the "lingering close" of nginx and Apache).
 async fn read_body(request: Request, next: Next) -> Result<Response, Error> {
+    // The hot path (session checks, pages) has no body: nothing to read or buffer.
+    if request.headers().get(header::CONTENT_LENGTH).is_none()
+        && request.headers().get(header::TRANSFER_ENCODING).is_none()
+    {
+        return Ok(next.run(request).await);
+    }
     let (parts, body) = request.into_parts();
     let declared =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
