@@ -32,19 +32,17 @@
 
 mod breaker;
 mod client;
+mod guard;
 mod headers;
 mod jwt;
 mod layer;
-mod require_resource;
-mod require_role;
 mod responses;
 mod service;
 mod user;
 
 pub use client::{Credential, Verdict};
+pub use guard::{Guard, GuardLayer, require_resource, require_role};
 pub use layer::{AirlockLayer, AirlockLayerBuilder, BuildError};
-pub use require_resource::{RequireResource, RequireResourceLayer, require_resource};
-pub use require_role::{RequireRole, RequireRoleLayer, require_role};
 pub use service::AirlockService;
 pub use shared::{AppRole, GlobalRole, OrgRole, RoleMapping, SessionView};
 pub use user::AuthUser;
