@@ -67,8 +67,31 @@ pub struct ClientSettings {
 
 type InFlight = Shared<BoxFuture<'static, Verdict>>;
 
+/// How the client reaches airlock: a bare pooled hyper client for `http://` (the usual
+/// in-cluster case, and the hot path), reqwest with rustls for `https://`.
+enum Transport {
+    /// Boxed: the pooled client is large, and there is one per layer.
+    Plain(
+        Box<
+            hyper_util::client::legacy::Client<
+                hyper_util::client::legacy::connect::HttpConnector,
+                http_body_util::Empty<bytes::Bytes>,
+            >,
+        >,
+    ),
+    Tls(reqwest::Client),
+}
+
+/// Airlock's answer, read in full.
+struct Answer {
+    status: http::StatusCode,
+    set_cookie: Option<HeaderValue>,
+    body: bytes::Bytes,
+}
+
 pub struct AirlockClient {
-    http: reqwest::Client,
+    transport: Transport,
+    session_uri: http::Uri,
     settings: ClientSettings,
     breaker: CircuitBreaker,
     cache: Option<moka::sync::Cache<[u8; 32], Verdict>>,
@@ -82,20 +105,37 @@ impl std::fmt::Debug for AirlockClient {
 }
 
 impl AirlockClient {
-    pub fn new(settings: ClientSettings) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    pub fn new(settings: ClientSettings) -> Result<Self, String> {
+        let transport = if settings.session_url.scheme() == "http" {
+            let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(settings.timeout));
+            let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(256)
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .build(connector);
+            Transport::Plain(Box::new(client))
+        } else {
+            let client = reqwest::Client::builder()
+                .timeout(settings.timeout)
+                .connect_timeout(settings.timeout)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(256)
+                .tcp_nodelay(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())?;
+            Transport::Tls(client)
+        };
+        let session_uri: http::Uri =
+            settings.session_url.as_str().parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
         let cache = settings
             .cache
             .map(|(ttl, capacity)| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
         Ok(Self {
-            http,
+            transport,
+            session_uri,
             breaker: CircuitBreaker::new(settings.breaker_threshold, settings.breaker_open_for),
             settings,
             cache,
@@ -139,32 +179,28 @@ impl AirlockClient {
             Admission::Call { probe } => probe,
             Admission::Reject { retry_after } => return Verdict::Unavailable { retry_after },
         };
-        let request = self.http.get(self.settings.session_url.clone());
-        let request = match &credential {
-            Credential::SessionCookie { name, value } => {
-                request.header(http::header::COOKIE, format!("{name}={value}"))
-            }
-            Credential::Bearer(token) => request.bearer_auth(token),
-        };
-        let outcome = request.send().await;
+        let outcome = tokio::time::timeout(self.settings.timeout, self.fetch(&credential)).await;
         let verdict = match outcome {
-            Ok(response) if response.status() == http::StatusCode::OK => {
-                let set_cookie = session_set_cookie(response.headers());
-                match response.json::<SessionView>().await {
-                    Ok(view) => Verdict::Authenticated { view: Arc::new(view), set_cookie },
+            Ok(Ok(answer)) if answer.status == http::StatusCode::OK => {
+                match serde_json::from_slice::<SessionView>(&answer.body) {
+                    Ok(view) => Verdict::Authenticated { view: Arc::new(view), set_cookie: answer.set_cookie },
                     Err(e) => {
                         tracing::warn!(error = %e, "airlock answered an unreadable session view");
                         self.unavailable()
                     }
                 }
             }
-            Ok(response) if response.status().is_server_error() => {
-                tracing::warn!(status = %response.status(), "airlock answered an error");
+            Ok(Ok(answer)) if answer.status.is_server_error() => {
+                tracing::warn!(status = %answer.status, "airlock answered an error");
                 self.unavailable()
             }
-            Ok(_) => Verdict::Unauthenticated,
-            Err(e) => {
-                tracing::warn!(error = %e, timeout = ?self.settings.timeout, "airlock unreachable");
+            Ok(Ok(_)) => Verdict::Unauthenticated,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "airlock unreachable");
+                self.unavailable()
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?self.settings.timeout, "airlock did not answer in time");
                 self.unavailable()
             }
         };
@@ -176,6 +212,39 @@ impl AirlockClient {
             tracing::info!(up = !matches!(verdict, Verdict::Unavailable { .. }), "probed airlock");
         }
         verdict
+    }
+
+    /// One `GET /api/auth/session` carrying only the credential, read in full.
+    async fn fetch(&self, credential: &Credential) -> Result<Answer, String> {
+        let (name, value) = match credential {
+            Credential::SessionCookie { name, value } => (http::header::COOKIE, format!("{name}={value}")),
+            Credential::Bearer(token) => (http::header::AUTHORIZATION, format!("Bearer {token}")),
+        };
+        let value = HeaderValue::from_str(&value).map_err(|e| e.to_string())?;
+        match &self.transport {
+            Transport::Plain(client) => {
+                use http_body_util::BodyExt;
+                let request = http::Request::get(self.session_uri.clone())
+                    .header(name, value)
+                    .body(http_body_util::Empty::new())
+                    .map_err(|e| e.to_string())?;
+                let response = client.request(request).await.map_err(|e| e.to_string())?;
+                let (parts, body) = response.into_parts();
+                let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+                Ok(Answer { status: parts.status, set_cookie: session_set_cookie(&parts.headers), body })
+            }
+            Transport::Tls(client) => {
+                let response = client
+                    .get(self.settings.session_url.clone())
+                    .header(name, value)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (status, set_cookie) = (response.status(), session_set_cookie(response.headers()));
+                let body = response.bytes().await.map_err(|e| e.to_string())?;
+                Ok(Answer { status, set_cookie, body })
+            }
+        }
     }
 
     fn unavailable(&self) -> Verdict {

@@ -250,7 +250,7 @@ impl AirlockLayerBuilder {
             breaker_threshold: self.breaker_threshold,
             breaker_open_for: self.breaker_open_for,
         })
-        .map_err(|e| BuildError::Client(e.to_string()))?;
+        .map_err(BuildError::Client)?;
         Ok(AirlockLayer {
             inner: Arc::new(Settings {
                 headers: IdentityHeaderNames::for_slug(&slug).ok_or_else(|| BuildError::Slug(slug.clone()))?,
