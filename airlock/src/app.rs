@@ -2,7 +2,7 @@
 
 use crate::config::{Config, StoreUrl};
 use crate::error::{Error, Result};
-use crate::http::{AppState, router};
+use crate::http::{App, AppState, app};
 use crate::service::Airlock;
 use crate::store::DynStore;
 use crate::store::embedded::EmbeddedStore;
@@ -79,8 +79,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .map_err(|e| Error::config("listen", format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(listen = %local, public_url = %config.public_url, dev = config.dev, "airlock is listening");
-    let app = router(AppState::new(airlock, Arc::new(config), crate::telemetry::install()));
-    serve_connections(listener, app).await;
+    serve_connections(listener, app(AppState::new(airlock, Arc::new(config), crate::telemetry::install()))).await;
     Ok(())
 }
 
@@ -92,7 +91,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Serves HTTP/1.1 and HTTP/2 on `listener` until SIGINT/SIGTERM. Unlike `axum::serve`, this
 /// bounds how long a client may dribble its headers, so a stalled client never holds a
 /// connection forever (bodies are bounded by the body-reading middleware).
-async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router) {
+async fn serve_connections(listener: tokio::net::TcpListener, app: App) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
@@ -116,10 +115,12 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router)
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = tower::ServiceExt::map_request(app.clone(), move |mut request: axum::extract::Request<_>| {
-            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            request
-        });
+        let service =
+            tower::ServiceExt::map_request(app.clone(), move |request: hyper::Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                request
+            });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();

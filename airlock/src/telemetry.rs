@@ -3,7 +3,11 @@
 //! and store latency. Routes are recorded as their templates (`/api/tokens/{token}`), never as
 //! the raw path: no id or secret becomes a label.
 
+use http::StatusCode;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
+use std::sync::{LazyLock, PoisonError, RwLock};
 use std::time::Duration;
 
 /// Latency buckets, in seconds: sub-millisecond checks up to the store timeout.
@@ -35,7 +39,15 @@ fn describe() {
 
 /// Counts a session check's outcome.
 pub fn session_check(outcome: &'static str) {
-    metrics::counter!("airlock_session_checks_total", "outcome" => outcome).increment(1);
+    // One handle per outcome, looked up once (see `http_request`).
+    static CHECKS: LazyLock<RwLock<HashMap<&'static str, Counter>>> = LazyLock::new(RwLock::default);
+    let cached = CHECKS.read().unwrap_or_else(PoisonError::into_inner).get(outcome).cloned();
+    let counter = cached.unwrap_or_else(|| {
+        let counter = metrics::counter!("airlock_session_checks_total", "outcome" => outcome);
+        CHECKS.write().unwrap_or_else(PoisonError::into_inner).insert(outcome, counter.clone());
+        counter
+    });
+    counter.increment(1);
 }
 
 /// Counts a failed sign-in.
@@ -54,8 +66,34 @@ pub fn store_call(elapsed: Duration) {
 }
 
 /// Records one HTTP request.
-pub fn http_request(route: String, method: String, status: u16, elapsed: Duration) {
-    metrics::counter!("airlock_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!("airlock_http_request_duration_seconds", "route" => route).record(elapsed.as_secs_f64());
+///
+/// The counter and histogram handles of each (route, method, status) are looked up in the
+/// recorder once and kept: building a metric key (labels, hashing, the registry's lock) on
+/// every request cost as much as a session check's store lookup. The set is small and bounded:
+/// route templates, a fixed set of methods, and the statuses airlock answers.
+pub fn http_request(route: &str, method: &'static str, status: StatusCode, elapsed: Duration) {
+    let variant = (method, status.as_u16());
+    let cached = HTTP_HANDLES
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(route)
+        .and_then(|variants| variants.get(&variant))
+        .cloned();
+    let (counter, histogram) = cached.unwrap_or_else(|| {
+        let labels =
+            [("route", route.to_owned()), ("method", method.to_owned()), ("status", status.as_str().to_owned())];
+        let handles = (
+            metrics::counter!("airlock_http_requests_total", &labels),
+            metrics::histogram!("airlock_http_request_duration_seconds", "route" => route.to_owned()),
+        );
+        let mut all = HTTP_HANDLES.write().unwrap_or_else(PoisonError::into_inner);
+        all.entry(route.to_owned()).or_default().insert(variant, handles.clone());
+        handles
+    });
+    counter.increment(1);
+    histogram.record(elapsed.as_secs_f64());
 }
+
+/// Route template → (method, status) → handles.
+type HttpHandles = HashMap<String, HashMap<(&'static str, u16), (Counter, Histogram)>>;
+static HTTP_HANDLES: LazyLock<RwLock<HttpHandles>> = LazyLock::new(RwLock::default);

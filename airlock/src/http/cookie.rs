@@ -2,6 +2,7 @@
 //! the Domain and Path it was set with.
 
 use crate::config::Config;
+use axum::http::{HeaderMap, header};
 use tower_cookies::cookie::SameSite;
 use tower_cookies::{Cookie, Cookies};
 
@@ -29,9 +30,22 @@ impl SessionCookie {
         cookie
     }
 
-    /// The session token from the request, if it carries our cookie.
-    pub fn read(&self, cookies: &Cookies) -> Option<String> {
-        cookies.get(self.name).map(|c| c.value().to_owned())
+    /// The session token from the request's `Cookie` headers, if they carry our cookie (the
+    /// last one, if several do, as a cookie jar would keep it).
+    ///
+    /// Read straight from the headers rather than through the jar: the jar parses and
+    /// percent-decodes every cookie of the request (other apps on the domain set theirs too),
+    /// and this runs on every session check. Session tokens are base64url: nothing to decode.
+    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .filter(|cookie| cookie.name() == self.name)
+            .last()
+            .map(|cookie| cookie.value().to_owned())
     }
 
     /// Sets the cookie to live for `max_age` (the session's remaining lifetime).

@@ -2,6 +2,7 @@
 //! malformed body or cookie answers the same JSON as any other failure.
 
 use super::AppState;
+use super::middleware::MAX_BODY_BYTES;
 use crate::error::Error;
 use crate::keys::Claims;
 use crate::scopes::{Scope, has_scope, names, user_power};
@@ -19,9 +20,6 @@ use shared::GlobalRole;
 use shared::{AuthInfo, AuthMethod, SessionView, UserView};
 use std::net::{IpAddr, SocketAddr};
 use tower_cookies::Cookies;
-
-/// Largest request body airlock reads.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 fn body_error(status: axum::http::StatusCode, detail: String) -> Error {
     if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -168,12 +166,11 @@ impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let cookies = cookies(parts)?;
-        let token = state.cookie.read(&cookies).ok_or(Error::Unauthenticated("no session cookie"))?;
+        let token = state.cookie.read(&parts.headers).ok_or(Error::Unauthenticated("no session cookie"))?;
         let now = crate::service::now();
         let checked = state.airlock.check_session(&token, now).await?;
         if checked.refreshed {
-            state.cookie.set(&cookies, token, checked.session.expires_at - now);
+            state.cookie.set(&cookies(parts)?, token, checked.session.expires_at - now);
         }
         Ok(CurrentSession(checked))
     }

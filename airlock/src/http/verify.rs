@@ -56,7 +56,7 @@ pub async fn verify(
         None => None,
     };
     let now = crate::service::now();
-    let checked = match state.cookie.read(&cookies) {
+    let checked = match state.cookie.read(&headers) {
         Some(token) => state.airlock.check_session(&token, now).await,
         None => Err(Error::Unauthenticated("no session cookie")),
     };
@@ -78,7 +78,7 @@ pub async fn verify(
         Err(e) => return Err(e),
     };
     if checked.refreshed {
-        state.cookie.set(&cookies, state.cookie.read(&cookies).unwrap_or_default(), checked.session.expires_at - now);
+        state.cookie.set(&cookies, state.cookie.read(&headers).unwrap_or_default(), checked.session.expires_at - now);
     }
     let role = RoleMapping::default().role_of(&checked.view);
     if let Some(needed) = needed
