@@ -48,6 +48,8 @@ fn spawn_key_reloader(airlock: &Arc<Airlock>) {
 
 /// Runs airlock until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<()> {
+    // First: metric handles taken before the recorder exists would record nowhere.
+    let metrics = crate::telemetry::install();
     let store = open_store(&config.store, &config.redis_prefix, config.store_timeout).await.map_err(|e| match e {
         Error::StoreUnavailable(detail) => Error::config("store", format!("cannot reach the store: {detail}")),
         other => other,
@@ -79,7 +81,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .map_err(|e| Error::config("listen", format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(listen = %local, public_url = %config.public_url, dev = config.dev, "airlock is listening");
-    serve_connections(listener, app(AppState::new(airlock, Arc::new(config), crate::telemetry::install()))).await;
+    serve_connections(listener, app(AppState::new(airlock, Arc::new(config), metrics))).await;
     Ok(())
 }
 

@@ -281,6 +281,50 @@ async fn role_membership_and_disabling_show_on_the_next_check() {
     }
 }
 
+/// Each instance keeps users' principals in memory (under a version it checks on every call):
+/// a change made through one instance must still show on the very next check at another.
+#[tokio::test]
+async fn changes_made_on_one_instance_show_on_the_next_check_at_another() {
+    let redis = RedisServer::start();
+    let a = AirlockProcess::start(AirlockOptions::redis(&redis.url())).await;
+    let b = AirlockProcess::start(AirlockOptions::redis(&redis.url())).await;
+    let admin = a.admin().await;
+    a.add_user(&admin, "ada@example.com", "ada-password-1", &[]).await;
+    let signed_in = raw_sign_in(&a, "ada@example.com", "ada-password-1").await;
+    assert_eq!(signed_in.status(), 200);
+    let cookie = set_cookies(&signed_in).into_iter().next().map(|c| format!("{}={}", c.name, c.value)).unwrap();
+    let on_b = || async { check(&b, &cookie).await };
+    let before: Value = on_b().await.json().await.unwrap();
+    assert_eq!(before["orgs"], json!([]), "B has now read (and kept) ada's principal");
+
+    let created = admin.post(a.at("/api/admin/orgs")).json(&json!({"slug": "acme", "name": "Acme"})).send().await;
+    assert!(created.unwrap().status().is_success());
+    let added = admin
+        .post(a.at("/api/admin/orgs/acme/members"))
+        .json(&json!({"email": "ada@example.com", "role": "operator"}))
+        .send()
+        .await;
+    assert!(added.unwrap().status().is_success());
+    let after: Value = on_b().await.json().await.unwrap();
+    assert_eq!(after["orgs"][0]["slug"], "acme", "B sees A's membership change at once");
+    assert_eq!(after["orgs"][0]["role"], "operator");
+
+    let removed = admin.delete(a.at("/api/admin/orgs/acme/members/ada@example.com")).send().await;
+    assert!(removed.unwrap().status().is_success());
+    let gone: Value = on_b().await.json().await.unwrap();
+    assert_eq!(gone["orgs"], json!([]));
+
+    let promoted =
+        admin.patch(a.at("/api/admin/users/ada@example.com")).json(&json!({"roles": ["operator"]})).send().await;
+    assert!(promoted.unwrap().status().is_success());
+    let promoted: Value = on_b().await.json().await.unwrap();
+    assert_eq!(promoted["user"]["roles"], json!(["operator"]));
+
+    let disabled = admin.patch(a.at("/api/admin/users/ada@example.com")).json(&json!({"disabled": true})).send().await;
+    assert!(disabled.unwrap().status().is_success());
+    assert_eq!(on_b().await.status(), 401, "a user disabled on A is refused by B on the next check");
+}
+
 #[tokio::test]
 async fn unknown_email_and_wrong_password_answer_the_same() {
     let airlock = AirlockProcess::start(AirlockOptions::default()).await;

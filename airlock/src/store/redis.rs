@@ -7,13 +7,22 @@
 //! | `user:{id}` / `user_email:{email}` / `users` | user JSON / user id / set of ids |
 //! | `org:{id}` / `org_slug:{slug}` / `orgs` | org JSON / org id / set of ids |
 //! | `user_orgs:{user id}` | hash org id → membership role |
-//! | `session:{id}` / `session_token:{sha256}` | session JSON / session id, both with the session's TTL |
+//! | `session:{id}` / `session_token:{sha256}` | session JSON / `{session id} {user id}`, both with the session's TTL |
 //! | `user_sessions:{user id}` | set of session ids (pruned as they expire) |
+//! | `user_ver:{user id}` | counter, bumped with every change to the user or their memberships |
 //!
 //! Uniqueness (emails, slugs) and multi-key changes are single Lua scripts, so two instances
-//! can never race into a duplicate or a half-deleted session. The session check is one script:
-//! one round trip whatever the number of memberships. Scripts compute some key names, so this
-//! backend targets a standalone Redis (or Sentinel), not Cluster.
+//! can never race into a duplicate or a half-deleted session. Scripts compute some key names, so
+//! this backend targets a standalone Redis (or Sentinel), not Cluster.
+//!
+//! **The session check** is one round trip of three plain `GET`s in a script: the token index,
+//! the session, and its user's version. The user and their memberships (the "principal") are
+//! kept in memory per instance, under the version they were read at, and reread (user,
+//! memberships and orgs, with the version, atomically) whenever the live version differs. Every
+//! change to a user or a membership bumps the version in the same transaction, so another
+//! instance's change shows on the very next check, as the contract asks, while the common
+//! check costs Redis two cheap reads instead of a walk over the user's orgs. (Org records are
+//! never changed once created; a future org rename must bump its members' versions.)
 
 use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
 use crate::audit::{AuditFilter, AuditRecord};
@@ -71,6 +80,48 @@ static LOAD_CREDENTIAL: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// The session check: token index `KEYS[1]` → session, plus the user's version, in one trip.
+/// Returns `{session, version}`, or nil. (An index written before versions existed holds only
+/// the session id: then `{session}`, and the caller reads the principal afresh.)
+static CHECK_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local p = ARGV[1]
+        local v = redis.call('GET', KEYS[1])
+        if not v then return false end
+        local id, uid = string.match(v, '^(%S+) (%S+)$')
+        if not id then
+            local s = redis.call('GET', p .. 'session:' .. v)
+            if not s then return false end
+            return {s}
+        end
+        local s = redis.call('GET', p .. 'session:' .. id)
+        if not s then return false end
+        return {s, redis.call('GET', p .. 'user_ver:' .. uid) or '0'}",
+    )
+});
+
+/// A user's principal with its version, read together: `{version, user, org1, role1, ...}`, or
+/// nil when the user is gone.
+static LOAD_PRINCIPAL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local p, uid = ARGV[1], ARGV[2]
+        local u = redis.call('GET', p .. 'user:' .. uid)
+        if not u then return false end
+        local out = {redis.call('GET', p .. 'user_ver:' .. uid) or '0', u}
+        local m = redis.call('HGETALL', p .. 'user_orgs:' .. uid)
+        for i = 1, #m, 2 do
+            local o = redis.call('GET', p .. 'org:' .. m[i])
+            if o then
+                out[#out + 1] = o
+                out[#out + 1] = m[i + 1]
+            end
+        end
+        return out",
+    )
+});
+
 /// Deletes sessions of user `ARGV[2]` (all ids in `ARGV[4..]`, or every one in the user's set
 /// when `ARGV[3]` is `all`), except the id `ARGV[3]` names when it is not `all`/`none`.
 /// Removes the session, its token index and its set entry together. Returns how many existed.
@@ -115,7 +166,19 @@ pub struct RedisStore {
     conn: Arc<Connection>,
     prefix: String,
     timeout: Duration,
+    /// User id → the principal as of its version (see the module docs).
+    principals: moka::sync::Cache<String, Arc<Principal>>,
 }
+
+/// A user and their memberships, as read at `version`.
+struct Principal {
+    version: String,
+    user: UserRecord,
+    memberships: Vec<Membership>,
+}
+
+/// Principals kept per instance: past this, the least used are dropped (and reread on use).
+const PRINCIPAL_CACHE_CAPACITY: u64 = 100_000;
 
 /// The connection in use, and how to make a new one.
 ///
@@ -171,6 +234,16 @@ fn encode<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(Error::internal)
 }
 
+/// `{org1, role1, org2, role2, ...}` as scripts return them, sorted by slug.
+fn decode_memberships(pairs: &[String]) -> Result<Vec<Membership>> {
+    let mut list = Vec::with_capacity(pairs.len() / 2);
+    for pair in pairs.chunks_exact(2) {
+        list.push(Membership { org: decode(&pair[0])?, role: pair[1].parse().map_err(Error::internal)? });
+    }
+    list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
+    Ok(list)
+}
+
 fn unix_millis(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -203,7 +276,8 @@ impl RedisStore {
             .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", redact_url(url))))?
             .map_err(|e| unavailable(format!("{}: {e}", redact_url(url))))?;
         let conn = Connection { client, config, current: RwLock::new((0, manager)) };
-        Ok(Self { conn: Arc::new(conn), prefix: prefix.to_owned(), timeout })
+        let principals = moka::sync::Cache::new(PRINCIPAL_CACHE_CAPACITY);
+        Ok(Self { conn: Arc::new(conn), prefix: prefix.to_owned(), timeout, principals })
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -307,12 +381,38 @@ impl RedisStore {
         let [record, user, memberships @ ..] = parts.as_slice() else {
             return Err(Error::internal("unexpected answer from the credential script"));
         };
-        let mut list = Vec::with_capacity(memberships.len() / 2);
-        for pair in memberships.chunks_exact(2) {
-            list.push(Membership { org: decode(&pair[0])?, role: pair[1].parse().map_err(Error::internal)? });
+        Ok(Some((decode(record)?, decode(user)?, decode_memberships(memberships)?)))
+    }
+
+    /// A user's principal: from memory when its version is `live_version`, else reread.
+    async fn principal(&self, user_id: &str, live_version: Option<&str>) -> Result<Option<Arc<Principal>>> {
+        if let (Some(cached), Some(live)) = (self.principals.get(user_id), live_version)
+            && cached.version == live
+        {
+            return Ok(Some(cached));
         }
-        list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
-        Ok(Some((decode(record)?, decode(user)?, list)))
+        let prefix = &self.prefix;
+        let parts: Option<Vec<String>> = self
+            .read(|mut c| async move { LOAD_PRINCIPAL.arg(prefix).arg(user_id).invoke_async(&mut c).await })
+            .await?;
+        let Some(parts) = parts else { return Ok(None) };
+        let [version, user, memberships @ ..] = parts.as_slice() else {
+            return Err(Error::internal("unexpected answer from the principal script"));
+        };
+        let principal = Arc::new(Principal {
+            version: version.clone(),
+            user: decode(user)?,
+            memberships: decode_memberships(memberships)?,
+        });
+        self.principals.insert(user_id.to_owned(), principal.clone());
+        Ok(Some(principal))
+    }
+
+    /// Runs `change` and bumps the user's version in one transaction.
+    async fn change_principal(&self, user_id: &str, change: redis::Pipeline) -> Result<Vec<redis::Value>> {
+        let mut pipe = change;
+        pipe.atomic().cmd("INCR").arg(self.key("user_ver", user_id)).ignore();
+        self.run(|mut c| async move { pipe.query_async(&mut c).await }).await
     }
 
     async fn delete_sessions(&self, user_id: &str, mode: &str, id: Option<&str>) -> Result<usize> {
@@ -360,14 +460,14 @@ impl Store for RedisStore {
     }
 
     async fn update_user(&self, user: &UserRecord) -> Result<()> {
-        let (key, json) = (self.key("user", &user.id), encode(user)?);
-        // XX: only replace an existing user, so a concurrent delete is never undone.
-        let replaced: Option<String> = self
-            .run(|mut c| async move { redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await })
-            .await?;
-        match replaced {
+        // XX: only replace an existing user, so a concurrent delete is never undone. (The
+        // version is bumped either way: a needless bump only costs one reread.)
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(self.key("user", &user.id)).arg(encode(user)?).arg("XX");
+        let replies = self.change_principal(&user.id, pipe).await?;
+        match replies.first() {
+            Some(redis::Value::Nil) | None => Err(Error::not_found(format!("user {}", user.email))),
             Some(_) => Ok(()),
-            None => Err(Error::not_found(format!("user {}", user.email))),
         }
     }
 
@@ -412,15 +512,17 @@ impl Store for RedisStore {
     }
 
     async fn put_membership(&self, org_id: &str, user_id: &str, role: OrgRole) -> Result<()> {
-        let (key, org_id) = (self.key("user_orgs", user_id), org_id.to_owned());
-        let _: i64 = self.run(|mut c| async move { c.hset(key, org_id, role.as_str()).await }).await?;
+        let mut pipe = redis::pipe();
+        pipe.hset(self.key("user_orgs", user_id), org_id, role.as_str()).ignore();
+        self.change_principal(user_id, pipe).await?;
         Ok(())
     }
 
     async fn remove_membership(&self, org_id: &str, user_id: &str) -> Result<bool> {
-        let (key, org_id) = (self.key("user_orgs", user_id), org_id.to_owned());
-        let removed: i64 = self.run(|mut c| async move { c.hdel(key, org_id).await }).await?;
-        Ok(removed > 0)
+        let mut pipe = redis::pipe();
+        pipe.hdel(self.key("user_orgs", user_id), org_id);
+        let replies = self.change_principal(user_id, pipe).await?;
+        Ok(matches!(replies.first(), Some(redis::Value::Int(n)) if *n > 0))
     }
 
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
@@ -450,7 +552,7 @@ impl Store for RedisStore {
             .ignore()
             .cmd("SET")
             .arg(self.key("session_token", &session.token_hash))
-            .arg(&session.id)
+            .arg(format!("{} {}", session.id, session.user_id))
             .arg("PXAT")
             .arg(expires)
             .ignore()
@@ -462,11 +564,21 @@ impl Store for RedisStore {
     }
 
     async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
-        let Some((session, user, memberships)) = self.load_credential::<SessionRecord>("session", token_hash).await?
-        else {
-            return Ok(None);
+        let (key, prefix) = (&self.key("session_token", token_hash), &self.prefix);
+        let parts: Option<Vec<String>> =
+            self.read(|mut c| async move { CHECK_SESSION.key(key).arg(prefix).invoke_async(&mut c).await }).await?;
+        let Some(parts) = parts else { return Ok(None) };
+        let (session, version) = match parts.as_slice() {
+            [session, version] => (decode::<SessionRecord>(session)?, Some(version.as_str())),
+            [session] => (decode::<SessionRecord>(session)?, None),
+            _ => return Err(Error::internal("unexpected answer from the session script")),
         };
-        Ok(session.is_live(now).then_some(SessionBundle { session, user, memberships }))
+        if !session.is_live(now) {
+            return Ok(None);
+        }
+        let Some(principal) = self.principal(&session.user_id, version).await? else { return Ok(None) };
+        let (user, memberships) = (principal.user.clone(), principal.memberships.clone());
+        Ok(Some(SessionBundle { session, user, memberships }))
     }
 
     async fn session_by_id(&self, id: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
