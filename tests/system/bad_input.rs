@@ -826,3 +826,26 @@ async fn stalled_clients_are_cut_off() {
     // The server itself is fine.
     assert_eq!(browser().get(process.at("/health")).send().await.unwrap().status(), 200);
 }
+
+/// HTTP/2 needs no `Content-Length`: a body sent without one is bounded like any other (a
+/// megabyte is past airlock's 64 KiB, though within what an unbounded extractor would take).
+#[tokio::test]
+async fn http2_bodies_without_a_length_are_bounded() {
+    let process = AirlockProcess::start(AirlockOptions::default()).await;
+    let h2 = Client::builder().http2_prior_knowledge().build().unwrap();
+    let resp = h2
+        .post(process.at("/api/auth/sign-in"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(streamed(1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    expect_error_response(
+        "a 1 MB HTTP/2 body without a length",
+        resp,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+}

@@ -118,16 +118,13 @@ where
         // The service that was polled ready is the one to call; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Read whatever the headers say: an HTTP/2 body needs no `Content-Length`, and the
+        // bound must hold for it too.
         let guarded: BoxFuture<'static, _> = Box::pin(async move {
-            let request = if has_body {
-                match read_body(request).await {
-                    Ok(request) => request,
-                    Err(e) => return Ok(e.into_response()),
-                }
-            } else {
-                request
-            };
-            inner.call(request).await
+            match read_body(request).await {
+                Ok(request) => inner.call(request).await,
+                Err(e) => Ok(e.into_response()),
+            }
         });
         Either::Right(guarded).instrument(span)
     }
