@@ -358,6 +358,21 @@ impl RedisStore {
         raw.iter().map(|r| r.as_deref().map(decode).transpose()).collect()
     }
 
+    /// Writes the record `{kind}:{id}` and lists its id in the set `{set}`, together.
+    async fn put_listed(&self, kind: &str, set: &str, id: &str, json: String) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().set(self.key(kind, id), json).ignore().sadd(format!("{}{set}", self.prefix), id).ignore();
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+    }
+
+    /// Every record `{kind}:{id}` whose id the set `{set}` lists (unordered).
+    async fn all_listed<T: DeserializeOwned>(&self, kind: &str, set: &str) -> Result<Vec<T>> {
+        let set = &format!("{}{set}", self.prefix);
+        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
+        let keys = ids.iter().map(|id| self.key(kind, id)).collect();
+        Ok(self.mget_json(keys).await?.into_iter().flatten().collect())
+    }
+
     async fn create_unique(&self, index: String, id: &str, key: String, set: String, json: String) -> Result<bool> {
         let created: i64 = self
             .run(|mut c| async move {
@@ -472,10 +487,7 @@ impl Store for RedisStore {
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        let set = &format!("{}users", self.prefix);
-        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
-        let keys = ids.iter().map(|id| self.key("user", id)).collect();
-        let mut users: Vec<UserRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
+        let mut users: Vec<UserRecord> = self.all_listed("user", "users").await?;
         users.sort_by(|a, b| a.email.cmp(&b.email));
         Ok(users)
     }
@@ -503,10 +515,7 @@ impl Store for RedisStore {
     }
 
     async fn list_orgs(&self) -> Result<Vec<OrgRecord>> {
-        let set = &format!("{}orgs", self.prefix);
-        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
-        let keys = ids.iter().map(|id| self.key("org", id)).collect();
-        let mut orgs: Vec<OrgRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
+        let mut orgs: Vec<OrgRecord> = self.all_listed("org", "orgs").await?;
         orgs.sort_by(|a, b| a.slug.cmp(&b.slug));
         Ok(orgs)
     }
@@ -665,24 +674,11 @@ impl Store for RedisStore {
     }
 
     async fn put_key(&self, key: &KeyRecord) -> Result<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key("key", &key.kid))
-            .arg(encode(key)?)
-            .ignore()
-            .cmd("SADD")
-            .arg(format!("{}keys", self.prefix))
-            .arg(&key.kid)
-            .ignore();
-        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+        self.put_listed("key", "keys", &key.kid, encode(key)?).await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>> {
-        let set = &format!("{}keys", self.prefix);
-        let kids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
-        let records = kids.iter().map(|kid| self.key("key", kid)).collect();
-        let mut keys: Vec<KeyRecord> = self.mget_json(records).await?.into_iter().flatten().collect();
+        let mut keys: Vec<KeyRecord> = self.all_listed("key", "keys").await?;
         keys.sort_by_key(|k| k.created_at);
         Ok(keys)
     }
@@ -723,24 +719,11 @@ impl Store for RedisStore {
     }
 
     async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key("grant", &grant.id))
-            .arg(encode(grant)?)
-            .ignore()
-            .cmd("SADD")
-            .arg(format!("{}grants", self.prefix))
-            .arg(&grant.id)
-            .ignore();
-        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+        self.put_listed("grant", "grants", &grant.id, encode(grant)?).await
     }
 
     async fn grants(&self) -> Result<Vec<GrantRecord>> {
-        let set = &format!("{}grants", self.prefix);
-        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
-        let keys = ids.iter().map(|id| self.key("grant", id)).collect();
-        let mut grants: Vec<GrantRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
+        let mut grants: Vec<GrantRecord> = self.all_listed("grant", "grants").await?;
         grants.sort_by_key(|g| g.created_at);
         Ok(grants)
     }
