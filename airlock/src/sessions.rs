@@ -6,8 +6,11 @@ use crate::error::{Error, Result};
 use crate::password::MAX_PASSWORD_LEN;
 use crate::secrets::{hash_secret, looks_like_session_token, new_id, new_session_token, secure_eq};
 use crate::service::{Airlock, SessionPolicy};
-use crate::store::{Membership, SessionBundle, SessionRecord, UserRecord};
+use crate::store::{Membership, Principal, SessionBundle, SessionRecord, UserRecord};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use shared::{AuthInfo, AuthMethod, OrgView, SessionInfo, SessionView, UserView};
+use std::sync::{Arc, LazyLock};
 use time::OffsetDateTime;
 
 /// Longest user agent kept with a session.
@@ -32,10 +35,69 @@ pub struct SignedIn {
 #[derive(Debug, Clone)]
 pub struct CheckedSession {
     pub session: SessionRecord,
-    pub user: UserRecord,
-    pub view: SessionView,
+    pub principal: Arc<Principal>,
     /// The expiry moved: the cookie must be set again with the new Max-Age.
     pub refreshed: bool,
+}
+
+impl CheckedSession {
+    pub fn user(&self) -> &UserRecord {
+        &self.principal.user
+    }
+
+    /// The full view of contract section 3.
+    pub fn view(&self) -> SessionView {
+        session_view(&self.principal.user, &self.principal.memberships, Some(&self.session), session_auth())
+    }
+
+    /// [`Self::view`] as JSON, the same bytes, but with the principal's part rendered once per
+    /// principal rather than on every check: this is the body of the hottest answer airlock gives.
+    pub fn view_json(&self) -> Result<Vec<u8>> {
+        let rendered = self.principal.rendered()?;
+        let answer = RenderedView {
+            user: &rendered.user,
+            orgs: &rendered.orgs,
+            session: SessionInfo {
+                id: self.session.id.clone(),
+                created_at: self.session.created_at,
+                expires_at: self.session.expires_at,
+            },
+            auth: &SESSION_AUTH,
+        };
+        let mut body = Vec::with_capacity(rendered.user.get().len() + rendered.orgs.get().len() + 192);
+        serde_json::to_writer(&mut body, &answer).map_err(Error::internal)?;
+        Ok(body)
+    }
+}
+
+/// A principal's part of the session view (`user` and `orgs`), serialized.
+#[derive(Debug)]
+pub struct RenderedPrincipal {
+    user: Box<RawValue>,
+    orgs: Box<RawValue>,
+}
+
+/// [`SessionView`] with its principal's part already serialized: fields in the same order.
+#[derive(Serialize)]
+struct RenderedView<'a> {
+    user: &'a RawValue,
+    orgs: &'a RawValue,
+    session: SessionInfo,
+    auth: &'a AuthInfo,
+}
+
+impl Principal {
+    fn rendered(&self) -> Result<&RenderedPrincipal> {
+        if let Some(rendered) = self.rendered.get() {
+            return Ok(rendered);
+        }
+        let rendered = RenderedPrincipal {
+            user: serde_json::value::to_raw_value(&user_view(&self.user)).map_err(Error::internal)?,
+            orgs: serde_json::value::to_raw_value(&org_views(&self.memberships)).map_err(Error::internal)?,
+        };
+        // Two threads may render at once; both render the same bytes and the first one stays.
+        Ok(self.rendered.get_or_init(|| rendered))
+    }
 }
 
 /// The full view of contract section 3.
@@ -46,23 +108,29 @@ pub fn session_view(
     auth: AuthInfo,
 ) -> SessionView {
     SessionView {
-        user: UserView {
-            id: user.id.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-            roles: user.roles.clone(),
-        },
-        orgs: memberships
-            .iter()
-            .map(|m| OrgView { id: m.org.id.clone(), slug: m.org.slug.clone(), name: m.org.name.clone(), role: m.role })
-            .collect(),
+        user: user_view(user),
+        orgs: org_views(memberships),
         session: session.map(|s| SessionInfo { id: s.id.clone(), created_at: s.created_at, expires_at: s.expires_at }),
         auth,
     }
 }
 
+fn user_view(user: &UserRecord) -> UserView {
+    UserView { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), roles: user.roles.clone() }
+}
+
+fn org_views(memberships: &[Membership]) -> Vec<OrgView> {
+    memberships
+        .iter()
+        .map(|m| OrgView { id: m.org.id.clone(), slug: m.org.slug.clone(), name: m.org.name.clone(), role: m.role })
+        .collect()
+}
+
+/// How a browser session authenticates: every scope its user's roles allow.
+static SESSION_AUTH: LazyLock<AuthInfo> = LazyLock::new(|| AuthInfo::new(AuthMethod::Session, vec!["*".to_owned()]));
+
 fn session_auth() -> AuthInfo {
-    AuthInfo::new(AuthMethod::Session, vec!["*".to_owned()])
+    SESSION_AUTH.clone()
 }
 
 impl SessionPolicy {
@@ -169,14 +237,14 @@ impl Airlock {
             return Err(UNKNOWN);
         }
         let token_hash = hash_secret(token);
-        let SessionBundle { mut session, user, memberships } =
+        let SessionBundle { mut session, principal } =
             self.store.load_session(&token_hash, now).await?.ok_or(UNKNOWN)?;
         // The lookup was by hash; comparing again in constant time costs nothing and guards
         // against a store that matched loosely.
         if !secure_eq(&session.token_hash, &token_hash) || !session.is_live(now) {
             return Err(UNKNOWN);
         }
-        if user.disabled {
+        if principal.user.disabled {
             return Err(Error::Unauthenticated("this account is disabled"));
         }
         if self.sessions.idle_expired(&session, now) {
@@ -191,8 +259,7 @@ impl Airlock {
                 return Err(Error::Unauthenticated("the session was revoked"));
             }
         }
-        let view = session_view(&user, &memberships, Some(&session), session_auth());
-        Ok(CheckedSession { session, user, view, refreshed })
+        Ok(CheckedSession { session, principal, refreshed })
     }
 
     /// Ends the session behind `token`, if any. Whether there was one.
@@ -203,7 +270,10 @@ impl Airlock {
         match self.store.load_session(&hash_secret(token), now).await? {
             Some(bundle) => {
                 let deleted = self.store.delete_session(&bundle.session.id).await?;
-                self.audit(AuditEvent::new("auth.logout").actor(&bundle.user.email).subject(&bundle.session.id)).await;
+                self.audit(
+                    AuditEvent::new("auth.logout").actor(&bundle.principal.user.email).subject(&bundle.session.id),
+                )
+                .await;
                 Ok(deleted)
             }
             None => Ok(false),
@@ -249,6 +319,43 @@ mod tests {
             user_agent: None,
             ip: None,
         }
+    }
+
+    #[test]
+    fn the_rendered_view_is_the_view() {
+        use crate::store::{Membership, OrgRecord};
+        let now = crate::service::now();
+        let org = |slug: &str| OrgRecord {
+            id: format!("org_{slug}"),
+            slug: slug.into(),
+            name: format!("{slug} \"quoted\" \u{e9}"),
+            created_at: now,
+        };
+        let user = UserRecord {
+            id: "usr_1".into(),
+            email: "ada@example.com".into(),
+            name: "Ada \\ Lovelace\n".into(),
+            password_hash: Some("$argon2id$secret".into()),
+            roles: vec![shared::GlobalRole::Admin],
+            disabled: false,
+            created_at: now,
+        };
+        let memberships = vec![
+            Membership { org: org("zeta"), role: shared::OrgRole::Viewer },
+            Membership { org: org("acme"), role: shared::OrgRole::Operator },
+        ];
+        let checked = CheckedSession {
+            session: session(time::Duration::days(7), time::Duration::ZERO, now),
+            principal: Arc::new(Principal::new(user, memberships)),
+            refreshed: false,
+        };
+        for _ in 0..2 {
+            // Rendering, then the kept rendering.
+            let rendered = checked.view_json().unwrap();
+            assert_eq!(rendered, serde_json::to_vec(&checked.view()).unwrap());
+            assert!(!String::from_utf8(rendered).unwrap().contains("argon2"), "no password hash in the view");
+        }
+        assert_eq!(checked.view().orgs[0].slug, "acme", "orgs sorted by slug");
     }
 
     #[test]

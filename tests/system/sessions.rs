@@ -296,6 +296,11 @@ async fn changes_made_on_one_instance_show_on_the_next_check_at_another() {
     let on_b = || async { check(&b, &cookie).await };
     let before: Value = on_b().await.json().await.unwrap();
     assert_eq!(before["orgs"], json!([]), "B has now read (and kept) ada's principal");
+    // A second session of hers (another device), also known to B.
+    let other_device = raw_sign_in(&a, "ada@example.com", "ada-password-1").await;
+    let other_cookie =
+        set_cookies(&other_device).into_iter().next().map(|c| format!("{}={}", c.name, c.value)).unwrap();
+    assert_eq!(check(&b, &other_cookie).await.status(), 200);
 
     let created = admin.post(a.at("/api/admin/orgs")).json(&json!({"slug": "acme", "name": "Acme"})).send().await;
     assert!(created.unwrap().status().is_success());
@@ -313,10 +318,15 @@ async fn changes_made_on_one_instance_show_on_the_next_check_at_another() {
     assert!(removed.unwrap().status().is_success());
     let gone: Value = on_b().await.json().await.unwrap();
     assert_eq!(gone["orgs"], json!([]));
+    assert_eq!(check(&b, &other_cookie).await.status(), 200);
 
     let promoted =
         admin.patch(a.at("/api/admin/users/ada@example.com")).json(&json!({"roles": ["operator"]})).send().await;
     assert!(promoted.unwrap().status().is_success());
+    // The other device's check comes first: B holds her principal as of before the change, so a
+    // session whose stamp was not moved would be answered from it.
+    let on_other_device: Value = check(&b, &other_cookie).await.json().await.unwrap();
+    assert_eq!(on_other_device["user"]["roles"], json!(["operator"]), "every session of hers sees the change");
     let promoted: Value = on_b().await.json().await.unwrap();
     assert_eq!(promoted["user"]["roles"], json!(["operator"]));
 

@@ -87,9 +87,9 @@ async fn store_contract(store: DynStore) {
     }
     let bundle = store.load_session("hash1", now()).await.unwrap().expect("live session");
     assert_eq!(bundle.session, s1);
-    assert_eq!(bundle.user.roles, vec![GlobalRole::Operator]);
-    assert_eq!(bundle.memberships.len(), 1);
-    assert_eq!(bundle.memberships[0].org, acme);
+    assert_eq!(bundle.principal.user.roles, vec![GlobalRole::Operator]);
+    assert_eq!(bundle.principal.memberships.len(), 1);
+    assert_eq!(bundle.principal.memberships[0].org, acme);
     assert!(store.load_session("nohash", now()).await.unwrap().is_none());
     // A session past its expiry is absent even before any sweep.
     assert!(store.load_session("hash1", now() + day * 2).await.unwrap().is_none());
@@ -163,6 +163,24 @@ async fn redis_sessions_expire_by_ttl() {
     assert!(ttl > 86_000_000 && ttl <= 86_400_000, "ttl {ttl}");
     let ttl: i64 = redis::cmd("PTTL").arg("airlock:session_token:hash1").query(&mut conn).unwrap();
     assert!(ttl > 86_000_000, "token index ttl {ttl}");
+}
+
+#[tokio::test]
+async fn redis_reads_session_indexes_written_before_version_stamps() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "airlock:", Duration::from_secs(2)).await.unwrap();
+    store.create_user(&user("usr_ada", "ada@example.com")).await.unwrap();
+    store.create_session(&session("ses_1", "usr_ada", "hash1", time::Duration::days(1))).await.unwrap();
+    // The index as an earlier airlock wrote it: `{session id} {user id}`.
+    let mut conn = redis.connection();
+    let _: () = redis::cmd("SET").arg("airlock:session_token:hash1").arg("ses_1 usr_ada").query(&mut conn).unwrap();
+    let bundle = store.load_session("hash1", now()).await.unwrap().expect("the old index still finds its session");
+    assert_eq!((bundle.session.id.as_str(), bundle.principal.user.email.as_str()), ("ses_1", "ada@example.com"));
+    // A refresh rewrites it in the current form, which the check reads in one GET.
+    assert!(store.refresh_session(&bundle.session).await.unwrap());
+    let index: String = redis::cmd("GET").arg("airlock:session_token:hash1").query(&mut conn).unwrap();
+    assert!(index.starts_with("0 {"), "{index}");
+    assert!(store.load_session("hash1", now()).await.unwrap().is_some());
 }
 
 #[tokio::test]

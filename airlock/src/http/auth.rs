@@ -21,11 +21,11 @@ fn no_store(mut response: Response) -> Response {
 
 /// `GET /api/auth/session`: who is calling, live (session cookie, API token, access token or
 /// service token).
-pub async fn session(Whoami(view): Whoami) -> Result<Response, Error> {
-    // Serialized into one right-sized buffer: `Json` writes through a growing `BytesMut`, which
-    // on this, the hottest, endpoint cost more than the whole store lookup.
-    let mut body = Vec::with_capacity(512);
-    serde_json::to_writer(&mut body, &view).map_err(Error::internal)?;
+pub async fn session(whoami: Whoami) -> Result<Response, Error> {
+    let body = match whoami {
+        Whoami::Session(checked) => checked.view_json()?,
+        Whoami::Bearer(view) => serde_json::to_vec(&view).map_err(Error::internal)?,
+    };
     let content_type = HeaderValue::from_static("application/json");
     Ok(no_store(([(header::CONTENT_TYPE, content_type)], body).into_response()))
 }
@@ -136,7 +136,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     CurrentSession(checked): CurrentSession,
 ) -> Result<Response, Error> {
-    let sessions = state.airlock.sessions_of(&checked.user.id, crate::service::now()).await?;
+    let sessions = state.airlock.sessions_of(&checked.user().id, crate::service::now()).await?;
     let list: Vec<_> = sessions.into_iter().map(|s| SessionSummary::of(s, Some(&checked.session.id))).collect();
     Ok(no_store(Json(list).into_response()))
 }
@@ -148,7 +148,7 @@ pub async fn revoke_session(
     CurrentSession(checked): CurrentSession,
     PathParam(id): PathParam<String>,
 ) -> Result<Response, Error> {
-    let revoked = state.airlock.revoke_session(&id, Some(&checked.user.id), crate::service::now()).await?;
+    let revoked = state.airlock.revoke_session(&id, Some(&checked.user().id), crate::service::now()).await?;
     if revoked.id == checked.session.id {
         state.cookie.clear(&cookies);
     }
@@ -160,6 +160,6 @@ pub async fn revoke_others(
     State(state): State<AppState>,
     CurrentSession(checked): CurrentSession,
 ) -> Result<Response, Error> {
-    let count = state.airlock.revoke_sessions_of(&checked.user.id, Some(&checked.session.id)).await?;
+    let count = state.airlock.revoke_sessions_of(&checked.user().id, Some(&checked.session.id)).await?;
     Ok((StatusCode::OK, Json(json!({"revoked": count}))).into_response())
 }

@@ -234,7 +234,7 @@ impl FromRequestParts<AppState> for Caller {
             return caller_from_token(state, token?).await;
         }
         let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
-        Ok(Caller { scopes: user_power(&checked.user.roles), user: checked.user, view: checked.view })
+        Ok(Caller { scopes: user_power(&checked.user().roles), user: checked.user().clone(), view: checked.view() })
     }
 }
 
@@ -267,9 +267,14 @@ async fn caller_from_claims(state: &AppState, claims: Claims) -> Result<Caller, 
     Ok(Caller { user, view, scopes })
 }
 
-/// The view `GET /api/auth/session` answers: any caller, including a service token (which is
-/// no user: `sub = svc:<tenant>`, no orgs).
-pub struct Whoami(pub SessionView);
+/// Whom `GET /api/auth/session` describes: any caller, including a service token (which is no
+/// user: `sub = svc:<tenant>`, no orgs).
+pub enum Whoami {
+    /// A browser session, the common case: its view can be answered without being assembled.
+    Session(CheckedSession),
+    /// A bearer credential.
+    Bearer(SessionView),
+}
 
 impl FromRequestParts<AppState> for Whoami {
     type Rejection = Error;
@@ -291,11 +296,15 @@ impl FromRequestParts<AppState> for Whoami {
                         resources: claims.resources,
                     },
                 };
-                return Ok(Whoami(view));
+                return Ok(Whoami::Bearer(view));
             }
-            return Ok(Whoami(caller_from_claims(state, claims).await?.view));
+            return Ok(Whoami::Bearer(caller_from_claims(state, claims).await?.view));
         }
-        Ok(Whoami(Caller::from_request_parts(parts, state).await?.view))
+        if let Some(token) = bearer_token(parts) {
+            return Ok(Whoami::Bearer(caller_from_token(state, token?).await?.view));
+        }
+        let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
+        Ok(Whoami::Session(checked))
     }
 }
 

@@ -90,7 +90,7 @@ pub async fn home(State(state): State<AppState>, request: Request) -> Result<Res
         Err(Error::Unauthenticated(_)) => return Ok(Redirect::to("/login").into_response()),
         Err(e) => return Err(e),
     };
-    let view = &checked.view;
+    let view = &checked.view();
     let roles: Vec<&str> = view.user.roles.iter().map(|r| r.as_str()).collect();
     let orgs: String =
         view.orgs.iter().map(|o| format!("<li>{} <small>({})</small></li>", escape(&o.name), o.role)).collect();

@@ -80,14 +80,15 @@ pub async fn verify(
     if checked.refreshed {
         state.cookie.set(&cookies, state.cookie.read(&headers).unwrap_or_default(), checked.session.expires_at - now);
     }
-    let role = RoleMapping::default().role_of(&checked.view);
+    let view = checked.view();
+    let role = RoleMapping::default().role_of(&view);
     if let Some(needed) = needed
         && role < needed
     {
         return Err(Error::forbidden(format!("this needs the {needed} role")));
     }
     let mut response = Json(json!({"ok": true})).into_response();
-    for (name, value) in IdentityHeaders::for_slug(&slug).values(&checked.view, role) {
+    for (name, value) in IdentityHeaders::for_slug(&slug).values(&view, role) {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(&value)) {
             response.headers_mut().insert(name, value);
         }

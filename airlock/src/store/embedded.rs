@@ -7,7 +7,9 @@
 //! an exclusive lock on it, so a second process (a CLI next to a running server) is told so
 //! instead of corrupting it.
 
-use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
+use super::{
+    Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord,
+};
 use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
 use crate::grants::GrantRecord;
@@ -36,6 +38,10 @@ const GRANTS: TableDefinition<&str, &str> = TableDefinition::new("grants");
 /// Key: the record's sequence number, zero-padded so that keys sort in order.
 const AUDIT: TableDefinition<&str, &str> = TableDefinition::new("audit");
 
+/// The maps the session check reads. Their keys are made by airlock (ids, hashes of tokens it
+/// generated), never chosen by a client, so a fast hasher cannot be flooded with collisions.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// File name of the database inside the store directory.
 pub const DB_FILE: &str = "airlock.redb";
 
@@ -47,8 +53,11 @@ struct State {
     org_by_slug: HashMap<String, String>,
     /// user id -> org id -> role
     memberships: HashMap<String, HashMap<String, OrgRole>>,
-    sessions: HashMap<String, SessionRecord>,
-    session_by_token: HashMap<String, String>,
+    /// user id -> the user with their memberships, remade whenever either changes (the session
+    /// check shares it instead of assembling and copying it on every call).
+    principals: FastMap<String, Arc<Principal>>,
+    sessions: FastMap<String, SessionRecord>,
+    session_by_token: FastMap<String, String>,
     tokens: HashMap<String, TokenRecord>,
     token_by_hash: HashMap<String, String>,
     keys: HashMap<String, KeyRecord>,
@@ -309,20 +318,34 @@ impl State {
     fn apply(&mut self, change: Change) {
         match change {
             Change::PutUser(user) => {
+                let id = user.id.clone();
                 self.user_by_email.insert(user.email.clone(), user.id.clone());
                 self.users.insert(user.id.clone(), user);
+                self.remake_principal(&id);
             }
             Change::PutOrg(org) => {
+                let id = org.id.clone();
                 self.org_by_slug.insert(org.slug.clone(), org.id.clone());
                 self.orgs.insert(org.id.clone(), org);
+                let members: Vec<String> = self
+                    .memberships
+                    .iter()
+                    .filter(|(_, orgs)| orgs.contains_key(&id))
+                    .map(|(u, _)| u.clone())
+                    .collect();
+                for user_id in members {
+                    self.remake_principal(&user_id);
+                }
             }
             Change::PutMembership { user_id, org_id, role } => {
-                self.memberships.entry(user_id).or_default().insert(org_id, role);
+                self.memberships.entry(user_id.clone()).or_default().insert(org_id, role);
+                self.remake_principal(&user_id);
             }
             Change::DeleteMembership { user_id, org_id } => {
                 if let Some(orgs) = self.memberships.get_mut(&user_id) {
                     orgs.remove(&org_id);
                 }
+                self.remake_principal(&user_id);
             }
             Change::PutSession(session) => {
                 self.session_by_token.insert(session.token_hash.clone(), session.id.clone());
@@ -370,6 +393,19 @@ impl State {
             .collect();
         list.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
         list
+    }
+
+    /// Makes a new principal for a user whose record or memberships changed.
+    fn remake_principal(&mut self, user_id: &str) {
+        match self.users.get(user_id) {
+            Some(user) => {
+                let principal = Principal::new(user.clone(), self.memberships_of(user_id));
+                self.principals.insert(user_id.to_owned(), Arc::new(principal));
+            }
+            None => {
+                self.principals.remove(user_id);
+            }
+        }
     }
 
     fn live_session(&self, id: &str, now: OffsetDateTime) -> Option<&SessionRecord> {
@@ -469,12 +505,8 @@ impl Store for EmbeddedStore {
     async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
         self.read(|s| {
             let session = s.session_by_token.get(token_hash).and_then(|id| s.live_session(id, now))?;
-            let user = s.users.get(&session.user_id)?;
-            Some(SessionBundle {
-                session: session.clone(),
-                user: user.clone(),
-                memberships: s.memberships_of(&user.id),
-            })
+            let principal = s.principals.get(&session.user_id)?.clone();
+            Some(SessionBundle { session: session.clone(), principal })
         })
     }
 

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-pub use records::{Membership, OrgRecord, SessionBundle, SessionRecord, TokenBundle, TokenRecord, UserRecord};
+pub use records::{
+    Membership, OrgRecord, Principal, SessionBundle, SessionRecord, TokenBundle, TokenRecord, UserRecord,
+};
 
 /// Everything airlock keeps. Every method fails with `Error::StoreUnavailable` (never hangs past
 /// the store timeout) when the backend cannot be reached.

@@ -3,6 +3,7 @@
 use crate::scopes::{Scope, TokenRole};
 use serde::{Deserialize, Serialize};
 use shared::{GlobalRole, OrgRole};
+use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,12 +57,31 @@ impl SessionRecord {
     }
 }
 
-/// A session with what the session check needs to answer: its user and their memberships.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionBundle {
-    pub session: SessionRecord,
+/// A user and their memberships (sorted by org slug): whom a credential speaks for.
+///
+/// Stores hand principals out shared, and never change one in place: a change to the user or
+/// their memberships makes a new one. So what is derived from a principal can be kept with it,
+/// such as its part of the session view, rendered once instead of on every check.
+#[derive(Debug)]
+pub struct Principal {
     pub user: UserRecord,
     pub memberships: Vec<Membership>,
+    /// Filled by `sessions` on first use.
+    pub(crate) rendered: OnceLock<crate::sessions::RenderedPrincipal>,
+}
+
+impl Principal {
+    pub fn new(user: UserRecord, mut memberships: Vec<Membership>) -> Self {
+        memberships.sort_by(|a, b| a.org.slug.cmp(&b.org.slug));
+        Self { user, memberships, rendered: OnceLock::new() }
+    }
+}
+
+/// A session with what the session check needs to answer: whom it speaks for.
+#[derive(Debug, Clone)]
+pub struct SessionBundle {
+    pub session: SessionRecord,
+    pub principal: Arc<Principal>,
 }
 
 /// An API token. The secret itself is never stored: only its SHA-256.

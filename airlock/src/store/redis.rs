@@ -7,7 +7,7 @@
 //! | `user:{id}` / `user_email:{email}` / `users` | user JSON / user id / set of ids |
 //! | `org:{id}` / `org_slug:{slug}` / `orgs` | org JSON / org id / set of ids |
 //! | `user_orgs:{user id}` | hash org id → membership role |
-//! | `session:{id}` / `session_token:{sha256}` | session JSON / `{session id} {user id}`, both with the session's TTL |
+//! | `session:{id}` / `session_token:{sha256}` | session JSON / `{user version} {session JSON}`, both with the session's TTL |
 //! | `user_sessions:{user id}` | set of session ids (pruned as they expire) |
 //! | `user_ver:{user id}` | counter, bumped with every change to the user or their memberships |
 //!
@@ -15,16 +15,19 @@
 //! can never race into a duplicate or a half-deleted session. Scripts compute some key names, so
 //! this backend targets a standalone Redis (or Sentinel), not Cluster.
 //!
-//! **The session check** is one round trip of three plain `GET`s in a script: the token index,
-//! the session, and its user's version. The user and their memberships (the "principal") are
-//! kept in memory per instance, under the version they were read at, and reread (user,
-//! memberships and orgs, with the version, atomically) whenever the live version differs. Every
-//! change to a user or a membership bumps the version in the same transaction, so another
-//! instance's change shows on the very next check, as the contract asks, while the common
-//! check costs Redis two cheap reads instead of a walk over the user's orgs. (Org records are
-//! never changed once created; a future org rename must bump its members' versions.)
+//! **The session check is one plain `GET`**: the token index holds the session record, stamped
+//! with its user's version. The user and their memberships (the "principal") are kept in memory
+//! per instance, under the version they were read at, and reread (user, memberships and orgs,
+//! with the version, atomically) only when the stamp differs. Every change to a user or a
+//! membership bumps the version and restamps the indexes of the user's sessions in the same
+//! transaction, so another instance's change shows on the very next check, as the contract
+//! asks, while the common check costs Redis what a bare `GET` costs. Writes pay instead: a
+//! user change rewrites one index per live session of theirs. (Org records are never changed
+//! once created; a future org rename must bump its members' versions.)
 
-use super::{Membership, OrgRecord, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord};
+use super::{
+    Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord,
+};
 use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
 use crate::grants::GrantRecord;
@@ -80,26 +83,35 @@ static LOAD_CREDENTIAL: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// The session check: token index `KEYS[1]` → session, plus the user's version, in one trip.
-/// Returns `{session, version}`, or nil. (An index written before versions existed holds only
-/// the session id: then `{session}`, and the caller reads the principal afresh.)
-static CHECK_SESSION: LazyLock<Script> = LazyLock::new(|| {
+/// Opens a session: its record, and its token index stamped with the user's current version.
+/// `KEYS`: session, token index, user's session set, user's version. `ARGV`: record, expiry
+/// (Unix ms), session id.
+static CREATE_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local p = ARGV[1]
-        local v = redis.call('GET', KEYS[1])
-        if not v then return false end
-        local id, uid = string.match(v, '^(%S+) (%S+)$')
-        if not id then
-            local s = redis.call('GET', p .. 'session:' .. v)
-            if not s then return false end
-            return {s}
-        end
-        local s = redis.call('GET', p .. 'session:' .. id)
-        if not s then return false end
-        return {s, redis.call('GET', p .. 'user_ver:' .. uid) or '0'}",
+        local v = redis.call('GET', KEYS[4]) or '0'
+        redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+        redis.call('SET', KEYS[2], v .. ' ' .. ARGV[1], 'PXAT', ARGV[2])
+        redis.call('SADD', KEYS[3], ARGV[3])
+        return 1",
     )
 });
+
+/// Bumps user `ARGV[2]`'s version and restamps the token index of each of their sessions with
+/// it. Sent as `EVAL` inside the `MULTI` of every change to a user or their memberships (a
+/// rare write, so the script's text travels with it), so that a check anywhere sees the new
+/// version on its very next read.
+const BUMP_VERSION: &str = r"
+    local p, uid = ARGV[1], ARGV[2]
+    local v = redis.call('INCR', p .. 'user_ver:' .. uid)
+    for _, id in ipairs(redis.call('SMEMBERS', p .. 'user_sessions:' .. uid)) do
+        local s = redis.call('GET', p .. 'session:' .. id)
+        if s then
+            local index = p .. 'session_token:' .. cjson.decode(s)['token_hash']
+            redis.call('SET', index, v .. ' ' .. s, 'XX', 'KEEPTTL')
+        end
+    end
+    return v";
 
 /// A user's principal with its version, read together: `{version, user, org1, role1, ...}`, or
 /// nil when the user is gone.
@@ -150,13 +162,15 @@ static DELETE_SESSIONS: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Rewrites a session only if it still exists, keeping its token index's TTL in step.
+/// Rewrites a session only if it still exists, with its token index (restamped with the
+/// user's current version) in step. `KEYS`: session, token index, user's version.
 static REFRESH_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        local v = redis.call('GET', KEYS[3]) or '0'
         redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-        redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+        redis.call('SET', KEYS[2], v .. ' ' .. ARGV[1], 'PXAT', ARGV[2])
         return 1",
     )
 });
@@ -167,14 +181,13 @@ pub struct RedisStore {
     prefix: String,
     timeout: Duration,
     /// User id → the principal as of its version (see the module docs).
-    principals: moka::sync::Cache<String, Arc<Principal>>,
+    principals: moka::sync::Cache<String, Arc<VersionedPrincipal>>,
 }
 
-/// A user and their memberships, as read at `version`.
-struct Principal {
+/// A principal as read at `version`.
+struct VersionedPrincipal {
     version: String,
-    user: UserRecord,
-    memberships: Vec<Membership>,
+    principal: Arc<Principal>,
 }
 
 /// Principals kept per instance: past this, the least used are dropped (and reread on use).
@@ -404,7 +417,7 @@ impl RedisStore {
         if let (Some(cached), Some(live)) = (self.principals.get(user_id), live_version)
             && cached.version == live
         {
-            return Ok(Some(cached));
+            return Ok(Some(cached.principal.clone()));
         }
         let prefix = &self.prefix;
         let parts: Option<Vec<String>> = self
@@ -414,19 +427,16 @@ impl RedisStore {
         let [version, user, memberships @ ..] = parts.as_slice() else {
             return Err(Error::internal("unexpected answer from the principal script"));
         };
-        let principal = Arc::new(Principal {
-            version: version.clone(),
-            user: decode(user)?,
-            memberships: decode_memberships(memberships)?,
-        });
-        self.principals.insert(user_id.to_owned(), principal.clone());
+        let principal = Arc::new(Principal::new(decode(user)?, decode_memberships(memberships)?));
+        let versioned = VersionedPrincipal { version: version.clone(), principal: principal.clone() };
+        self.principals.insert(user_id.to_owned(), Arc::new(versioned));
         Ok(Some(principal))
     }
 
-    /// Runs `change` and bumps the user's version in one transaction.
+    /// Runs `change` and bumps the user's version (restamping their sessions) in one transaction.
     async fn change_principal(&self, user_id: &str, change: redis::Pipeline) -> Result<Vec<redis::Value>> {
         let mut pipe = change;
-        pipe.atomic().cmd("INCR").arg(self.key("user_ver", user_id)).ignore();
+        pipe.atomic().cmd("EVAL").arg(BUMP_VERSION).arg(0).arg(&self.prefix).arg(user_id).ignore();
         self.run(|mut c| async move { pipe.query_async(&mut c).await }).await
     }
 
@@ -550,44 +560,39 @@ impl Store for RedisStore {
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<()> {
-        let expires = unix_millis(session.expires_at);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key("session", &session.id))
+        let mut invocation = CREATE_SESSION.prepare_invoke();
+        invocation
+            .key(self.key("session", &session.id))
+            .key(self.key("session_token", &session.token_hash))
+            .key(self.key("user_sessions", &session.user_id))
+            .key(self.key("user_ver", &session.user_id))
             .arg(encode(session)?)
-            .arg("PXAT")
-            .arg(expires)
-            .ignore()
-            .cmd("SET")
-            .arg(self.key("session_token", &session.token_hash))
-            .arg(format!("{} {}", session.id, session.user_id))
-            .arg("PXAT")
-            .arg(expires)
-            .ignore()
-            .cmd("SADD")
-            .arg(self.key("user_sessions", &session.user_id))
-            .arg(&session.id)
-            .ignore();
-        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+            .arg(unix_millis(session.expires_at))
+            .arg(&session.id);
+        let invocation = &invocation;
+        let _: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
+        Ok(())
     }
 
     async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
-        let (key, prefix) = (&self.key("session_token", token_hash), &self.prefix);
-        let parts: Option<Vec<String>> =
-            self.read(|mut c| async move { CHECK_SESSION.key(key).arg(prefix).invoke_async(&mut c).await }).await?;
-        let Some(parts) = parts else { return Ok(None) };
-        let (session, version) = match parts.as_slice() {
-            [session, version] => (decode::<SessionRecord>(session)?, Some(version.as_str())),
-            [session] => (decode::<SessionRecord>(session)?, None),
-            _ => return Err(Error::internal("unexpected answer from the session script")),
+        let key = &self.key("session_token", token_hash);
+        let index: Option<String> = self.read(|mut c| async move { c.get(key).await }).await?;
+        let Some(index) = index else { return Ok(None) };
+        let (session, version) = match index.split_once(' ') {
+            Some((version, record)) if record.starts_with('{') => (decode::<SessionRecord>(record)?, Some(version)),
+            // An index written before versions were stamped into it: `{session id} {user id}`.
+            // Read the session on its own and the principal afresh; its next refresh rewrites it.
+            Some((id, _)) => match self.get_json::<SessionRecord>(self.key("session", id)).await? {
+                Some(session) => (session, None),
+                None => return Ok(None),
+            },
+            None => return Err(Error::internal("corrupt session index in redis")),
         };
         if !session.is_live(now) {
             return Ok(None);
         }
         let Some(principal) = self.principal(&session.user_id, version).await? else { return Ok(None) };
-        let (user, memberships) = (principal.user.clone(), principal.memberships.clone());
-        Ok(Some(SessionBundle { session, user, memberships }))
+        Ok(Some(SessionBundle { session, principal }))
     }
 
     async fn session_by_id(&self, id: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
@@ -596,13 +601,15 @@ impl Store for RedisStore {
     }
 
     async fn refresh_session(&self, refreshed: &SessionRecord) -> Result<bool> {
-        let keys = (self.key("session", &refreshed.id), self.key("session_token", &refreshed.token_hash));
-        let (json, expires) = (encode(refreshed)?, unix_millis(refreshed.expires_at));
-        let done: i64 = self
-            .run(|mut c| async move {
-                REFRESH_SESSION.key(keys.0).key(keys.1).arg(json).arg(expires).invoke_async(&mut c).await
-            })
-            .await?;
+        let mut invocation = REFRESH_SESSION.prepare_invoke();
+        invocation
+            .key(self.key("session", &refreshed.id))
+            .key(self.key("session_token", &refreshed.token_hash))
+            .key(self.key("user_ver", &refreshed.user_id))
+            .arg(encode(refreshed)?)
+            .arg(unix_millis(refreshed.expires_at));
+        let invocation = &invocation;
+        let done: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
         Ok(done == 1)
     }
 
