@@ -3,6 +3,7 @@
 //! circuit breaker.
 
 use crate::breaker::{Admission, CircuitBreaker};
+use crate::headers::Identity;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use http::HeaderValue;
@@ -45,7 +46,7 @@ impl Credential {
 #[derive(Debug, Clone)]
 pub enum Verdict {
     Authenticated {
-        view: Arc<SessionView>,
+        identity: Arc<Identity>,
         /// Airlock re-set the session cookie (sliding refresh): passed on to the browser.
         set_cookie: Option<HeaderValue>,
     },
@@ -183,7 +184,10 @@ impl AirlockClient {
         let verdict = match outcome {
             Ok(Ok(answer)) if answer.status == http::StatusCode::OK => {
                 match serde_json::from_slice::<SessionView>(&answer.body) {
-                    Ok(view) => Verdict::Authenticated { view: Arc::new(view), set_cookie: answer.set_cookie },
+                    Ok(view) => Verdict::Authenticated {
+                        identity: Arc::new(Identity::new(Arc::new(view))),
+                        set_cookie: answer.set_cookie,
+                    },
                     Err(e) => {
                         tracing::warn!(error = %e, "airlock answered an unreadable session view");
                         self.unavailable()

@@ -1,9 +1,10 @@
 //! Identity headers: stripped from every incoming request first, then set from airlock's answer.
 //! Pure functions over `http::HeaderMap`.
 
-use crate::user::AuthUser;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use shared::names::IdentityHeaders;
+use shared::{AppRole, RoleMapping, SessionView};
+use std::sync::{Arc, OnceLock};
 
 /// Removes every header a client could use to claim an identity: any name starting with
 /// `x-<slug>-user-` or `x-<slug>-auth-`, whatever its case, and with `_` in place of `-`
@@ -29,14 +30,51 @@ fn is_identity_header(name: &str, slug: &str) -> bool {
     kind == b"user-" || kind == b"auth-"
 }
 
-/// Sets `x-<slug>-user-{id,email,role,orgs}` for a verified user.
-pub fn insert_identity_headers(headers: &mut HeaderMap, names: &IdentityHeaderNames, user: &AuthUser) {
-    for (name, (_, value)) in names.parsed.iter().zip(names.text.values(user.session_view(), user.role())) {
-        // Values come from airlock's JSON; one that is not a valid header value (a control
-        // character in a name) is left out rather than mangled.
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name.clone(), value);
-        }
+/// A verified caller's view, with what the middleware derives from it for the app.
+///
+/// One verdict answers many requests (from the cache, or joined to a call in flight), so the
+/// role and the identity header values are derived once per verdict, not once per request.
+#[derive(Debug)]
+pub struct Identity {
+    pub view: Arc<SessionView>,
+    derived: OnceLock<Derived>,
+}
+
+#[derive(Debug)]
+pub struct Derived {
+    pub role: AppRole,
+    /// `x-<slug>-user-{id,email,role,orgs}`, set on the request.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Identity {
+    pub fn new(view: Arc<SessionView>) -> Self {
+        Self { view, derived: OnceLock::new() }
+    }
+
+    /// The role and identity headers under `mapping` and `names`. A verdict only ever comes
+    /// from the client (or verifier) of one layer, so these are always the same for it.
+    pub fn derived(&self, mapping: &RoleMapping, names: &IdentityHeaderNames) -> &Derived {
+        self.derived.get_or_init(|| {
+            let role = mapping.role_of(&self.view);
+            let headers = names
+                .parsed
+                .iter()
+                .zip(names.text.values(&self.view, role))
+                // Values come from airlock's JSON; one that is not a valid header value (a
+                // control character in a name) is left out rather than mangled.
+                .filter_map(|(name, (_, value))| Some((name.clone(), HeaderValue::from_str(&value).ok()?)))
+                .collect();
+            Derived { role, headers }
+        })
+    }
+}
+
+/// Sets the identity headers of a verified caller.
+pub fn insert_identity_headers(headers: &mut HeaderMap, derived: &Derived) {
+    headers.reserve(derived.headers.len());
+    for (name, value) in &derived.headers {
+        headers.insert(name.clone(), value.clone());
     }
 }
 
@@ -65,6 +103,31 @@ impl IdentityHeaderNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_headers_are_derived_once_per_verdict() {
+        let view: SessionView = serde_json::from_value(serde_json::json!({
+            "user": {"id": "usr_1", "email": "ada@example.com", "name": "Ada", "roles": []},
+            "orgs": [{"id": "org_1", "slug": "acme", "name": "Acme", "role": "operator"},
+                     {"id": "org_2", "slug": "globex", "name": "Globex", "role": "viewer"}],
+            "auth": {"method": "session", "scopes": ["*"]}
+        }))
+        .unwrap();
+        let identity = Identity::new(Arc::new(view));
+        let names = IdentityHeaderNames::for_slug("lore").unwrap();
+        let derived = identity.derived(&RoleMapping::default(), &names);
+        assert_eq!(derived.role, AppRole::Operator);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-other", HeaderValue::from_static("kept"));
+        insert_identity_headers(&mut headers, derived);
+        assert_eq!(headers["x-lore-user-id"], "usr_1");
+        assert_eq!(headers["x-lore-user-email"], "ada@example.com");
+        assert_eq!(headers["x-lore-user-role"], "operator");
+        assert_eq!(headers["x-lore-user-orgs"], "acme,globex");
+        assert_eq!(headers["x-other"], "kept");
+        // Later requests answered by the same verdict get the very same values.
+        assert!(std::ptr::eq(derived, identity.derived(&RoleMapping::default(), &names)));
+    }
 
     #[test]
     fn strips_every_spelling_of_the_identity_headers() {

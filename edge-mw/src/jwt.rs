@@ -4,6 +4,7 @@
 //! revocation list of service tokens (polled every few seconds).
 
 use crate::client::Verdict;
+use crate::headers::Identity;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -21,7 +22,7 @@ struct Verified {
     exp: i64,
     jti: String,
     service: bool,
-    view: Arc<SessionView>,
+    identity: Arc<Identity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,7 +187,7 @@ impl JwtVerifier {
         if verified.exp + 5 < now || (verified.service && self.is_revoked(&verified.jti)) {
             return Verdict::Unauthenticated;
         }
-        Verdict::Authenticated { view: verified.view.clone(), set_cookie: None }
+        Verdict::Authenticated { identity: verified.identity.clone(), set_cookie: None }
     }
 
     /// The expensive part: key by kid, signature with that key's algorithm, issuer, audience.
@@ -215,7 +216,7 @@ impl JwtVerifier {
             exp: claims.exp,
             jti: claims.jti.clone(),
             service: claims.is_service_account == Some(true),
-            view: Arc::new(view_of(claims)),
+            identity: Arc::new(Identity::new(Arc::new(view_of(claims)))),
         })
     }
 }

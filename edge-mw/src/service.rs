@@ -104,9 +104,10 @@ where
             };
             match verdict {
                 // 4. Identity headers and the typed extension for the app.
-                Verdict::Authenticated { view, set_cookie } => {
-                    let user = AuthUser::new(view, settings.mapping.clone());
-                    insert_identity_headers(request.headers_mut(), &settings.headers, &user);
+                Verdict::Authenticated { identity, set_cookie } => {
+                    let derived = identity.derived(&settings.mapping, &settings.headers);
+                    insert_identity_headers(request.headers_mut(), derived);
+                    let user = AuthUser::with_role(identity.view.clone(), derived.role, settings.mapping.clone());
                     request.extensions_mut().insert(user);
                     let mut response = inner.call(request).await?;
                     if let Some(cookie) = set_cookie {

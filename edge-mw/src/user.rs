@@ -18,6 +18,11 @@ impl AuthUser {
         Self { view, role, mapping }
     }
 
+    /// With the role already derived from `view` under `mapping`.
+    pub(crate) fn with_role(view: Arc<SessionView>, role: AppRole, mapping: Arc<RoleMapping>) -> Self {
+        Self { view, role, mapping }
+    }
+
     pub fn id(&self) -> &str {
         &self.view.user.id
     }
