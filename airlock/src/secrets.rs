@@ -55,10 +55,7 @@ pub fn looks_like_session_token(token: &str) -> bool {
 
 /// The form in which a secret is stored and looked up: lowercase hex SHA-256.
 pub fn hash_secret(secret: &str) -> String {
-    let mut hex = [0u8; 64];
-    // Infallible: 32 bytes always fit 64 hex digits.
-    let _ = hex::encode_to_slice(Sha256::digest(secret.as_bytes()), &mut hex);
-    String::from_utf8_lossy(&hex).into_owned()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Constant-time equality for secrets and their hashes.

@@ -10,7 +10,7 @@ use crate::store::{Membership, Principal, SessionBundle, SessionRecord, UserReco
 use serde::Serialize;
 use serde_json::value::RawValue;
 use shared::{AuthInfo, AuthMethod, OrgView, SessionInfo, SessionView, UserView};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use time::OffsetDateTime;
 
 /// Longest user agent kept with a session.
@@ -57,12 +57,12 @@ impl CheckedSession {
         let answer = RenderedView {
             user: &rendered.user,
             orgs: &rendered.orgs,
-            session: SessionInfo {
-                id: self.session.id.clone(),
+            session: RenderedSessionInfo {
+                id: &self.session.id,
                 created_at: self.session.created_at,
                 expires_at: self.session.expires_at,
             },
-            auth: &SESSION_AUTH,
+            auth: session_auth_json()?,
         };
         let mut body = Vec::with_capacity(rendered.user.get().len() + rendered.orgs.get().len() + 192);
         serde_json::to_writer(&mut body, &answer).map_err(Error::internal)?;
@@ -82,8 +82,18 @@ pub struct RenderedPrincipal {
 struct RenderedView<'a> {
     user: &'a RawValue,
     orgs: &'a RawValue,
-    session: SessionInfo,
-    auth: &'a AuthInfo,
+    session: RenderedSessionInfo<'a>,
+    auth: &'a RawValue,
+}
+
+/// [`SessionInfo`], borrowed from the session record rather than copied out of it.
+#[derive(Serialize)]
+struct RenderedSessionInfo<'a> {
+    id: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
 }
 
 impl Principal {
@@ -131,6 +141,16 @@ static SESSION_AUTH: LazyLock<AuthInfo> = LazyLock::new(|| AuthInfo::new(AuthMet
 
 fn session_auth() -> AuthInfo {
     SESSION_AUTH.clone()
+}
+
+/// [`SESSION_AUTH`], serialized once: it is the same in every session's view.
+fn session_auth_json() -> Result<&'static RawValue> {
+    static RENDERED: OnceLock<Box<RawValue>> = OnceLock::new();
+    if let Some(rendered) = RENDERED.get() {
+        return Ok(rendered);
+    }
+    let rendered = serde_json::value::to_raw_value(&*SESSION_AUTH).map_err(Error::internal)?;
+    Ok(RENDERED.get_or_init(|| rendered))
 }
 
 impl SessionPolicy {

@@ -6,8 +6,9 @@
 use http::StatusCode;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{LazyLock, PoisonError, RwLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Latency buckets, in seconds: sub-millisecond checks up to the store timeout.
@@ -39,15 +40,16 @@ fn describe() {
 
 /// Counts a session check's outcome.
 pub fn session_check(outcome: &'static str) {
-    // One handle per outcome, looked up once (see `http_request`).
-    static CHECKS: LazyLock<RwLock<HashMap<&'static str, Counter>>> = LazyLock::new(RwLock::default);
-    let cached = CHECKS.read().unwrap_or_else(PoisonError::into_inner).get(outcome).cloned();
-    let counter = cached.unwrap_or_else(|| {
-        let counter = metrics::counter!("airlock_session_checks_total", "outcome" => outcome);
-        CHECKS.write().unwrap_or_else(PoisonError::into_inner).insert(outcome, counter.clone());
-        counter
+    // One handle per outcome, looked up once per worker thread (see `http_request`).
+    thread_local! {
+        static CHECKS: RefCell<FastMap<&'static str, Counter>> = RefCell::default();
+    }
+    CHECKS.with_borrow_mut(|checks| {
+        checks
+            .entry(outcome)
+            .or_insert_with(|| metrics::counter!("airlock_session_checks_total", "outcome" => outcome))
+            .increment(1)
     });
-    counter.increment(1);
 }
 
 /// Counts a failed sign-in.
@@ -70,32 +72,35 @@ pub fn store_call(elapsed: Duration) {
 /// Records one HTTP request.
 ///
 /// The counter and histogram handles of each (route, method, status) are looked up in the
-/// recorder once and kept: building a metric key (labels, hashing, the registry's lock) on
-/// every request cost as much as a session check's store lookup. The set is small and bounded:
-/// route templates, a fixed set of methods, and the statuses airlock answers.
+/// recorder once per worker thread and kept there: building a metric key (labels, hashing, the
+/// registry's lock) on every request cost as much as a session check's store lookup, and a
+/// process-wide cache behind a lock made both workers write the lock's cache line on every
+/// request. The set is small and bounded: route templates, a fixed set of methods, and the
+/// statuses airlock answers.
 pub fn http_request(route: &str, method: &'static str, status: StatusCode, elapsed: Duration) {
-    let variant = (method, status.as_u16());
-    let cached = HTTP_HANDLES
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(route)
-        .and_then(|variants| variants.get(&variant))
-        .cloned();
-    let (counter, histogram) = cached.unwrap_or_else(|| {
-        let labels =
-            [("route", route.to_owned()), ("method", method.to_owned()), ("status", status.as_str().to_owned())];
-        let handles = (
-            metrics::counter!("airlock_http_requests_total", &labels),
-            metrics::histogram!("airlock_http_request_duration_seconds", "route" => route.to_owned()),
-        );
-        let mut all = HTTP_HANDLES.write().unwrap_or_else(PoisonError::into_inner);
-        all.entry(route.to_owned()).or_default().insert(variant, handles.clone());
-        handles
+    thread_local! {
+        static HTTP_HANDLES: RefCell<HttpHandles> = RefCell::default();
+    }
+    HTTP_HANDLES.with_borrow_mut(|all| {
+        let variant = (method, status.as_u16());
+        let variants = match all.get_mut(route) {
+            Some(variants) => variants,
+            None => all.entry(route.to_owned()).or_default(),
+        };
+        let (counter, histogram) = variants.entry(variant).or_insert_with(|| {
+            let labels =
+                [("route", route.to_owned()), ("method", method.to_owned()), ("status", status.as_str().to_owned())];
+            (
+                metrics::counter!("airlock_http_requests_total", &labels),
+                metrics::histogram!("airlock_http_request_duration_seconds", "route" => route.to_owned()),
+            )
+        });
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
     });
-    counter.increment(1);
-    histogram.record(elapsed.as_secs_f64());
 }
 
 /// Route template → (method, status) → handles.
-type HttpHandles = HashMap<String, HashMap<(&'static str, u16), (Counter, Histogram)>>;
-static HTTP_HANDLES: LazyLock<RwLock<HttpHandles>> = LazyLock::new(RwLock::default);
+type HttpHandles = FastMap<String, FastMap<(&'static str, u16), (Counter, Histogram)>>;
+/// Keys are route templates, methods and statuses: airlock's own, never a client's.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;

@@ -96,7 +96,7 @@ pub struct AirlockClient {
     settings: ClientSettings,
     breaker: CircuitBreaker,
     cache: Option<moka::sync::Cache<[u8; 32], Verdict>>,
-    in_flight: Mutex<HashMap<[u8; 32], InFlight>>,
+    in_flight: Mutex<HashMap<[u8; 32], InFlight, foldhash::fast::RandomState>>,
 }
 
 impl std::fmt::Debug for AirlockClient {

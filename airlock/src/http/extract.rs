@@ -280,32 +280,30 @@ impl FromRequestParts<AppState> for Whoami {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        if let Some(Ok(token)) = bearer_token(parts)
-            && !looks_like_api_token(token)
-        {
-            let claims = state.airlock.verify_jwt(token).await?;
-            if claims.is_service_account == Some(true) {
-                let record = state.airlock.check_service_token(&claims).await?;
-                let view = SessionView {
-                    user: UserView { id: claims.sub, email: String::new(), name: record.tenant_id, roles: Vec::new() },
-                    orgs: Vec::new(),
-                    session: None,
-                    auth: AuthInfo {
-                        method: AuthMethod::ServiceToken,
-                        scopes: record.scopes,
-                        resources: claims.resources,
-                    },
-                };
-                return Ok(Whoami::Bearer(view));
-            }
-            return Ok(Whoami::Bearer(caller_from_claims(state, claims).await?.view));
+        match bearer_token(parts) {
+            Some(token) => Ok(Whoami::Bearer(bearer_view(state, token?).await?)),
+            None => Ok(Whoami::Session(CurrentSession::from_request_parts(parts, state).await?.0)),
         }
-        if let Some(token) = bearer_token(parts) {
-            return Ok(Whoami::Bearer(caller_from_token(state, token?).await?.view));
-        }
-        let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
-        Ok(Whoami::Session(checked))
     }
+}
+
+/// The view of a bearer credential. Unlike [`Caller`], any airlock JWT may ask who it is: a
+/// service token and a repository-scoped token too.
+async fn bearer_view(state: &AppState, token: &str) -> Result<SessionView, Error> {
+    if looks_like_api_token(token) {
+        return Ok(caller_from_token(state, token).await?.view);
+    }
+    let claims = state.airlock.verify_jwt(token).await?;
+    if claims.is_service_account != Some(true) {
+        return Ok(caller_from_claims(state, claims).await?.view);
+    }
+    let record = state.airlock.check_service_token(&claims).await?;
+    Ok(SessionView {
+        user: UserView { id: claims.sub, email: String::new(), name: record.tenant_id, roles: Vec::new() },
+        orgs: Vec::new(),
+        session: None,
+        auth: AuthInfo { method: AuthMethod::ServiceToken, scopes: record.scopes, resources: claims.resources },
+    })
 }
 
 /// A caller allowed to use the admin API: an admin, with a credential holding `read` (to read)

@@ -83,16 +83,20 @@ static LOAD_CREDENTIAL: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Opens a session: its record, and its token index stamped with the user's current version.
+/// Writes a session: its record, and its token index stamped with the user's current version.
 /// `KEYS`: session, token index, user's session set, user's version. `ARGV`: record, expiry
-/// (Unix ms), session id.
-static CREATE_SESSION: LazyLock<Script> = LazyLock::new(|| {
+/// (Unix ms), session id, and `create` (also adds the id to the user's set) or `refresh` (writes
+/// only if the session still exists, so that a refresh racing a revocation cannot revive it).
+/// Returns 1 when written.
+static WRITE_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+        local create = ARGV[4] == 'create'
+        if not create and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
         local v = redis.call('GET', KEYS[4]) or '0'
         redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
         redis.call('SET', KEYS[2], v .. ' ' .. ARGV[1], 'PXAT', ARGV[2])
-        redis.call('SADD', KEYS[3], ARGV[3])
+        if create then redis.call('SADD', KEYS[3], ARGV[3]) end
         return 1",
     )
 });
@@ -162,18 +166,14 @@ static DELETE_SESSIONS: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Rewrites a session only if it still exists, with its token index (restamped with the
-/// user's current version) in step. `KEYS`: session, token index, user's version.
-static REFRESH_SESSION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-        local v = redis.call('GET', KEYS[3]) or '0'
-        redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-        redis.call('SET', KEYS[2], v .. ' ' .. ARGV[1], 'PXAT', ARGV[2])
-        return 1",
-    )
-});
+/// What [`WRITE_SESSION`] does.
+#[derive(Clone, Copy)]
+enum SessionWrite {
+    /// A new session: also listed among the user's sessions.
+    Create,
+    /// A sliding refresh: only if the session still exists.
+    Refresh,
+}
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -440,6 +440,26 @@ impl RedisStore {
         self.run(|mut c| async move { pipe.query_async(&mut c).await }).await
     }
 
+    /// Runs [`WRITE_SESSION`]; whether the session was written.
+    async fn write_session(&self, session: &SessionRecord, write: SessionWrite) -> Result<bool> {
+        let mut invocation = WRITE_SESSION.prepare_invoke();
+        invocation
+            .key(self.key("session", &session.id))
+            .key(self.key("session_token", &session.token_hash))
+            .key(self.key("user_sessions", &session.user_id))
+            .key(self.key("user_ver", &session.user_id))
+            .arg(encode(session)?)
+            .arg(unix_millis(session.expires_at))
+            .arg(&session.id)
+            .arg(match write {
+                SessionWrite::Create => "create",
+                SessionWrite::Refresh => "refresh",
+            });
+        let invocation = &invocation;
+        let written: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
+        Ok(written == 1)
+    }
+
     async fn delete_sessions(&self, user_id: &str, mode: &str, id: Option<&str>) -> Result<usize> {
         let (prefix, user_id, mode, id) = (self.prefix.clone(), user_id.to_owned(), mode.to_owned(), id.unwrap_or(""));
         let n: i64 = self
@@ -560,17 +580,7 @@ impl Store for RedisStore {
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<()> {
-        let mut invocation = CREATE_SESSION.prepare_invoke();
-        invocation
-            .key(self.key("session", &session.id))
-            .key(self.key("session_token", &session.token_hash))
-            .key(self.key("user_sessions", &session.user_id))
-            .key(self.key("user_ver", &session.user_id))
-            .arg(encode(session)?)
-            .arg(unix_millis(session.expires_at))
-            .arg(&session.id);
-        let invocation = &invocation;
-        let _: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
+        self.write_session(session, SessionWrite::Create).await?;
         Ok(())
     }
 
@@ -601,16 +611,7 @@ impl Store for RedisStore {
     }
 
     async fn refresh_session(&self, refreshed: &SessionRecord) -> Result<bool> {
-        let mut invocation = REFRESH_SESSION.prepare_invoke();
-        invocation
-            .key(self.key("session", &refreshed.id))
-            .key(self.key("session_token", &refreshed.token_hash))
-            .key(self.key("user_ver", &refreshed.user_id))
-            .arg(encode(refreshed)?)
-            .arg(unix_millis(refreshed.expires_at));
-        let invocation = &invocation;
-        let done: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
-        Ok(done == 1)
+        self.write_session(refreshed, SessionWrite::Refresh).await
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool> {
