@@ -294,7 +294,14 @@ impl RedisStore {
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
-        format!("{}{kind}:{id}", self.prefix)
+        // Built by hand rather than with `format!`: on the session check, the formatting
+        // machinery cost a quarter as much as the Redis round trip's own client work.
+        let mut key = String::with_capacity(self.prefix.len() + kind.len() + 1 + id.len());
+        key.push_str(&self.prefix);
+        key.push_str(kind);
+        key.push(':');
+        key.push_str(id);
+        key
     }
 
     /// Runs one command, script or pipeline that changes data, once, bounded by the store
