@@ -179,9 +179,7 @@ impl AirlockProcess {
 
     fn signal(&self, signal: i32) {
         let child = self.child.as_ref().expect("airlock is running");
-        // SAFETY: kill(2) on a child we spawned and have not waited for.
-        let rc = unsafe { libc::kill(child.id() as i32, signal) };
-        assert_eq!(rc, 0, "signal {signal} to airlock");
+        crate::signal_process(child.id(), signal, "airlock");
     }
 
     /// Starts a stopped or killed process again on the same port and store.

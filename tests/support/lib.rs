@@ -82,3 +82,32 @@ pub fn venv_python() -> PathBuf {
     assert!(python.exists(), "{} is missing: run the tests with ./scripts/test, which creates it", python.display());
     python
 }
+
+/// Sends `signal` to process `pid`; after `SIGSTOP`, waits until every thread of it has stopped.
+///
+/// kill(2) returns once the signal is queued, while a thread running on another core may still
+/// answer a request or two: a test that stops a process to cause an outage must not race it.
+pub fn signal_process(pid: u32, signal: i32, what: &str) {
+    let pid_t = i32::try_from(pid).expect("pid fits in pid_t");
+    // SAFETY: kill(2) on a child the caller spawned and has not waited for.
+    let rc = unsafe { libc::kill(pid_t, signal) };
+    assert_eq!(rc, 0, "signal {signal} to {what}: {}", std::io::Error::last_os_error());
+    if signal != libc::SIGSTOP {
+        return;
+    }
+    let all_stopped = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+        tasks.flatten().all(|task| {
+            // `pid (comm) S …`: the state follows the last `)`.
+            std::fs::read_to_string(task.path().join("stat"))
+                .ok()
+                .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['T', 't'])))
+                .unwrap_or(false)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !all_stopped() {
+        assert!(Instant::now() < deadline, "{what} did not stop within 5 s of SIGSTOP");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

@@ -112,10 +112,7 @@ impl RedisServer {
 
     fn signal(&self, signal: i32) {
         let child = self.child.as_ref().expect("redis-server is running");
-        let pid = i32::try_from(child.id()).expect("pid fits in pid_t");
-        // SAFETY: kill(2) with a pid we spawned and still own (not yet waited for).
-        let rc = unsafe { libc::kill(pid, signal) };
-        assert_eq!(rc, 0, "signal {signal} to redis-server: {}", std::io::Error::last_os_error());
+        crate::signal_process(child.id(), signal, "redis-server");
     }
 
     /// A plain connection for the test to inspect what airlock wrote.
