@@ -93,6 +93,9 @@ struct Answer {
 pub struct AirlockClient {
     transport: Transport,
     session_uri: http::Uri,
+    /// `Host` of `session_uri`, made once: left to the pooled client, it is formatted anew
+    /// for every check.
+    session_host: HeaderValue,
     settings: ClientSettings,
     breaker: CircuitBreaker,
     cache: Option<moka::sync::Cache<[u8; 32], Verdict>>,
@@ -131,12 +134,18 @@ impl AirlockClient {
         };
         let session_uri: http::Uri =
             settings.session_url.as_str().parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        let session_host = session_uri
+            .authority()
+            .map(|authority| HeaderValue::from_str(authority.as_str()))
+            .ok_or("the airlock URL has no host")?
+            .map_err(|e| e.to_string())?;
         let cache = settings
             .cache
             .map(|(ttl, capacity)| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
         Ok(Self {
             transport,
             session_uri,
+            session_host,
             breaker: CircuitBreaker::new(settings.breaker_threshold, settings.breaker_open_for),
             settings,
             cache,
@@ -183,7 +192,12 @@ impl AirlockClient {
         let outcome = tokio::time::timeout(self.settings.timeout, self.fetch(&credential)).await;
         let verdict = match outcome {
             Ok(Ok(answer)) if answer.status == http::StatusCode::OK => {
-                match serde_json::from_slice::<SessionView>(&answer.body) {
+                // Checked as UTF-8 once, in one pass: from bytes, serde_json checks every
+                // string of the view on its own, which cost a fifth of decoding it.
+                match std::str::from_utf8(&answer.body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|body| serde_json::from_str::<SessionView>(body).map_err(|e| e.to_string()))
+                {
                     Ok(view) => Verdict::Authenticated {
                         identity: Arc::new(Identity::new(Arc::new(view))),
                         set_cookie: answer.set_cookie,
@@ -221,14 +235,15 @@ impl AirlockClient {
     /// One `GET /api/auth/session` carrying only the credential, read in full.
     async fn fetch(&self, credential: &Credential) -> Result<Answer, String> {
         let (name, value) = match credential {
-            Credential::SessionCookie { name, value } => (http::header::COOKIE, format!("{name}={value}")),
-            Credential::Bearer(token) => (http::header::AUTHORIZATION, format!("Bearer {token}")),
+            Credential::SessionCookie { name, value } => (http::header::COOKIE, [name, "=", value]),
+            Credential::Bearer(token) => (http::header::AUTHORIZATION, ["Bearer", " ", token]),
         };
-        let value = HeaderValue::from_str(&value).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(&value.concat()).map_err(|e| e.to_string())?;
         match &self.transport {
             Transport::Plain(client) => {
                 use http_body_util::BodyExt;
                 let request = http::Request::get(self.session_uri.clone())
+                    .header(http::header::HOST, self.session_host.clone())
                     .header(name, value)
                     .body(http_body_util::Empty::new())
                     .map_err(|e| e.to_string())?;

@@ -86,7 +86,7 @@ async fn store_contract(store: DynStore) {
         store.create_session(s).await.unwrap();
     }
     let bundle = store.load_session("hash1", now()).await.unwrap().expect("live session");
-    assert_eq!(bundle.session, s1);
+    assert_eq!(*bundle.session, s1);
     assert_eq!(bundle.principal.user.roles, vec![GlobalRole::Operator]);
     assert_eq!(bundle.principal.memberships.len(), 1);
     assert_eq!(bundle.principal.memberships[0].org, acme);
@@ -98,6 +98,17 @@ async fn store_contract(store: DynStore) {
     refreshed.expires_at = now() + day * 7;
     assert!(store.refresh_session(&refreshed).await.unwrap());
     assert_eq!(store.session_by_id("ses_1", now()).await.unwrap().unwrap().expires_at, refreshed.expires_at);
+    // A check sees every change, however often the same session was checked before it (the Redis
+    // store reuses its decoding of an index only while Redis answers the same bytes).
+    let loaded = store.load_session("hash1", now()).await.unwrap().expect("live session");
+    assert_eq!(loaded.session.expires_at, refreshed.expires_at, "a check after a refresh sees it");
+    let original = store.user_by_id("usr_ada").await.unwrap().unwrap();
+    let promoted = UserRecord { roles: vec![GlobalRole::Admin], ..original.clone() };
+    store.update_user(&promoted).await.unwrap();
+    let loaded = store.load_session("hash1", now()).await.unwrap().expect("live session");
+    assert_eq!(loaded.principal.user.roles, vec![GlobalRole::Admin], "a check after a user change sees it");
+    store.update_user(&original).await.unwrap();
+    assert_eq!(store.load_session("hash1", now()).await.unwrap().unwrap().principal.user.roles, original.roles);
 
     let ids: Vec<_> = store.sessions_of("usr_ada", now()).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(ids.len(), 2);

@@ -273,7 +273,7 @@ pub enum Whoami {
     /// A browser session, the common case: its view can be answered without being assembled.
     Session(CheckedSession),
     /// A bearer credential.
-    Bearer(SessionView),
+    Bearer(Box<SessionView>),
 }
 
 impl FromRequestParts<AppState> for Whoami {
@@ -281,7 +281,7 @@ impl FromRequestParts<AppState> for Whoami {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         match bearer_token(parts) {
-            Some(token) => Ok(Whoami::Bearer(bearer_view(state, token?).await?)),
+            Some(token) => Ok(Whoami::Bearer(Box::new(bearer_view(state, token?).await?))),
             None => Ok(Whoami::Session(CurrentSession::from_request_parts(parts, state).await?.0)),
         }
     }

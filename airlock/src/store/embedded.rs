@@ -56,7 +56,8 @@ struct State {
     /// user id -> the user with their memberships, remade whenever either changes (the session
     /// check shares it instead of assembling and copying it on every call).
     principals: FastMap<String, Arc<Principal>>,
-    sessions: FastMap<String, SessionRecord>,
+    /// Shared with the checks that read them: a check takes an `Arc`, not a copy.
+    sessions: FastMap<String, Arc<SessionRecord>>,
     session_by_token: FastMap<String, String>,
     tokens: HashMap<String, TokenRecord>,
     token_by_hash: HashMap<String, String>,
@@ -349,7 +350,7 @@ impl State {
             }
             Change::PutSession(session) => {
                 self.session_by_token.insert(session.token_hash.clone(), session.id.clone());
-                self.sessions.insert(session.id.clone(), session);
+                self.sessions.insert(session.id.clone(), Arc::new(session));
             }
             Change::DeleteSession(id) => {
                 if let Some(session) = self.sessions.remove(&id) {
@@ -408,7 +409,7 @@ impl State {
         }
     }
 
-    fn live_session(&self, id: &str, now: OffsetDateTime) -> Option<&SessionRecord> {
+    fn live_session(&self, id: &str, now: OffsetDateTime) -> Option<&Arc<SessionRecord>> {
         self.sessions.get(id).filter(|s| s.is_live(now))
     }
 }
@@ -511,7 +512,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn session_by_id(&self, id: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
-        self.read(|s| s.live_session(id, now).cloned())
+        self.read(|s| s.live_session(id, now).map(|session| SessionRecord::clone(session)))
     }
 
     async fn refresh_session(&self, refreshed: &SessionRecord) -> Result<bool> {
@@ -533,8 +534,12 @@ impl Store for EmbeddedStore {
 
     async fn sessions_of(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>> {
         self.read(|s| {
-            let mut list: Vec<_> =
-                s.sessions.values().filter(|x| x.user_id == user_id && x.is_live(now)).cloned().collect();
+            let mut list: Vec<_> = s
+                .sessions
+                .values()
+                .filter(|x| x.user_id == user_id && x.is_live(now))
+                .map(|x| SessionRecord::clone(x))
+                .collect();
             list.sort_by_key(|x| x.created_at);
             list
         })

@@ -80,7 +80,8 @@ impl Principal {
 /// A session with what the session check needs to answer: whom it speaks for.
 #[derive(Debug, Clone)]
 pub struct SessionBundle {
-    pub session: SessionRecord,
+    /// Shared: the embedded store hands out the record it holds.
+    pub session: Arc<SessionRecord>,
     pub principal: Arc<Principal>,
 }
 

@@ -21,7 +21,8 @@
 //! with the version, atomically) only when the stamp differs. Every change to a user or a
 //! membership bumps the version and restamps the indexes of the user's sessions in the same
 //! transaction, so another instance's change shows on the very next check, as the contract
-//! asks, while the common check costs Redis what a bare `GET` costs. Writes pay instead: a
+//! asks, while the common check costs Redis what a bare `GET` costs, and, when the index's bytes
+//! are the ones seen last time, no decoding either ([`DecodedIndex`]). Writes pay instead: a
 //! user change rewrites one index per live session of theirs. (Org records are never changed
 //! once created; a future org rename must bump its members' versions.)
 
@@ -182,6 +183,21 @@ pub struct RedisStore {
     timeout: Duration,
     /// User id → the principal as of its version (see the module docs).
     principals: moka::sync::Cache<String, Arc<VersionedPrincipal>>,
+    /// Token hash → the session index last read for it, decoded (see [`DecodedIndex`]).
+    decoded: moka::sync::Cache<String, Arc<DecodedIndex>, foldhash::fast::RandomState>,
+}
+
+/// A session index as Redis answered it, with what it decodes to.
+///
+/// Every check still reads the index from Redis, so a revocation, an expiry or a change to the
+/// user shows on the very next check. What is kept is only the work of decoding it: when Redis
+/// answers the very bytes it answered last time, they mean the same session, and (the index
+/// carries the user's version) the same principal. Decoding the record's JSON was the largest
+/// cost of a check on this store after the round trip itself.
+struct DecodedIndex {
+    raw: Vec<u8>,
+    session: Arc<SessionRecord>,
+    principal: Arc<Principal>,
 }
 
 /// A principal as read at `version`.
@@ -192,6 +208,9 @@ struct VersionedPrincipal {
 
 /// Principals kept per instance: past this, the least used are dropped (and reread on use).
 const PRINCIPAL_CACHE_CAPACITY: u64 = 100_000;
+/// Decoded session indexes kept per instance (about 1 KiB each): past this, the least used are
+/// dropped and decoded again on their next check.
+const DECODED_CACHE_CAPACITY: u64 = 20_000;
 
 /// The connection in use, and how to make a new one.
 ///
@@ -290,7 +309,10 @@ impl RedisStore {
             .map_err(|e| unavailable(format!("{}: {e}", redact_url(url))))?;
         let conn = Connection { client, config, current: RwLock::new((0, manager)) };
         let principals = moka::sync::Cache::new(PRINCIPAL_CACHE_CAPACITY);
-        Ok(Self { conn: Arc::new(conn), prefix: prefix.to_owned(), timeout, principals })
+        let decoded = moka::sync::Cache::builder()
+            .max_capacity(DECODED_CACHE_CAPACITY)
+            .build_with_hasher(foldhash::fast::RandomState::default());
+        Ok(Self { conn: Arc::new(conn), prefix: prefix.to_owned(), timeout, principals, decoded })
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -593,8 +615,15 @@ impl Store for RedisStore {
 
     async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
         let key = &self.key("session_token", token_hash);
-        let index: Option<String> = self.read(|mut c| async move { c.get(key).await }).await?;
-        let Some(index) = index else { return Ok(None) };
+        let raw: Option<Vec<u8>> = self.read(|mut c| async move { c.get(key).await }).await?;
+        let Some(raw) = raw else { return Ok(None) };
+        if let Some(seen) = self.decoded.get(token_hash)
+            && seen.raw == raw
+        {
+            let bundle = SessionBundle { session: seen.session.clone(), principal: seen.principal.clone() };
+            return Ok(bundle.session.is_live(now).then_some(bundle));
+        }
+        let index = std::str::from_utf8(&raw).map_err(|_| Error::internal("corrupt session index in redis"))?;
         let (session, version) = match index.split_once(' ') {
             Some((version, record)) if record.starts_with('{') => (decode::<SessionRecord>(record)?, Some(version)),
             // An index written before versions were stamped into it: `{session id} {user id}`.
@@ -609,6 +638,11 @@ impl Store for RedisStore {
             return Ok(None);
         }
         let Some(principal) = self.principal(&session.user_id, version).await? else { return Ok(None) };
+        let session = Arc::new(session);
+        if version.is_some() {
+            let decoded = DecodedIndex { raw, session: session.clone(), principal: principal.clone() };
+            self.decoded.insert(token_hash.to_owned(), Arc::new(decoded));
+        }
         Ok(Some(SessionBundle { session, principal }))
     }
 
