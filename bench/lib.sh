@@ -1,0 +1,49 @@
+# Shell helpers shared by bench/run and bench/instructions (sourced, not run). Callers set BIN
+# (the release binaries) and WORK (a scratch directory) before using them.
+
+# Servers start inside command substitutions (subshells): their pids go to a file.
+track() { echo "$1" >> "$WORK/pids"; }
+cleanup() { [ -f "$WORK/pids" ] && xargs -r kill 2>/dev/null < "$WORK/pids"; sleep 0.2; rm -rf "$WORK"; }
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # url [tries of 50 ms]
+  for _ in $(seq "${2:-200}"); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
+  echo "bench: $1 did not come up" >&2
+  exit 1
+}
+
+start_redis() { # -> prints the URL of a fresh, non-persisting redis-server on a free port
+  local p; p=$(port)
+  redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
+  track $!
+  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  echo "redis://127.0.0.1:$p/"
+}
+
+# The environment of a bench airlock on store $1, with its bootstrap admin.
+airlock_env() {
+  echo "AIRLOCK_STORE=$1 AIRLOCK_BOOTSTRAP_ADMIN_EMAIL=bench@example.com AIRLOCK_BOOTSTRAP_ADMIN_PASSWORD=bench-password AIRLOCK_LOG=warn"
+}
+
+sign_in() { # port -> a session cookie of the bench admin (empty when sign-in failed)
+  curl -s -D - -o /dev/null -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench-password"}' "http://127.0.0.1:$1/api/auth/sign-in" \
+    | sed -n 's/^set-cookie: \(airlock_session=[^;]*\).*/\1/ip' | tr -d '\r'
+}
+
+add_bench_orgs() { # port cookie: the full view, the bench admin in two orgs with roles
+  for org in acme:operator globex:viewer; do
+    curl -sf -o /dev/null -H "Cookie: $2" -H 'content-type: application/json' \
+      -d "{\"slug\":\"${org%%:*}\",\"name\":\"${org%%:*}\"}" "http://127.0.0.1:$1/api/admin/orgs"
+    curl -sf -o /dev/null -H "Cookie: $2" -H 'content-type: application/json' \
+      -d "{\"email\":\"bench@example.com\",\"role\":\"${org##*:}\"}" "http://127.0.0.1:$1/api/admin/orgs/${org%%:*}/members"
+  done
+}
+
+distinct_sessions_script() { # port count -> a wrk script cycling through that many new sessions
+  echo "cookies = {"
+  for _ in $(seq "$2"); do echo "  \"$(sign_in "$1")\","; done
+  echo "}"
+  echo 'i = 0'
+  echo 'request = function() i = i % #cookies + 1; return wrk.format(nil, nil, {Cookie = cookies[i]}) end'
+}
