@@ -59,11 +59,13 @@ pub fn hash_secret(secret: &str) -> String {
     // `char` at a time, which cost as much as the hash itself on every session check.
     let digest = Sha256::digest(secret.as_bytes());
     let mut hex = [0u8; 64];
-    match hex::encode_to_slice(digest, &mut hex) {
-        Ok(()) => std::str::from_utf8(&hex).map_or_else(|_| hex::encode(digest), str::to_owned),
-        // Not reached (32 bytes always fill 64 ASCII digits), but never a panic on this path.
-        Err(_) => hex::encode(digest),
+    if hex::encode_to_slice(digest, &mut hex).is_ok()
+        && let Ok(text) = std::str::from_utf8(&hex)
+    {
+        return text.to_owned();
     }
+    // Not reached (32 bytes always fill 64 ASCII digits), but never a panic on this path.
+    hex::encode(digest)
 }
 
 /// Constant-time equality for secrets and their hashes.
