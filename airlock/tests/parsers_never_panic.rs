@@ -95,4 +95,21 @@ proptest! {
             prop_assert!(accepted.contains('.'));
         }
     }
+
+    /// Matching pairs by name before parsing them finds exactly what parsing every pair does.
+    #[test]
+    fn session_cookie_lookup_matches_a_full_parse(
+        header in prop::collection::vec(prop::sample::select(vec![
+            "airlock_session", "airlock_sessionx", "x", "=", ";", " ", "\"", "tok", "%41", "\u{e9}",
+        ]), 0..16).prop_map(|pieces| pieces.concat()),
+    ) {
+        let name = "airlock_session";
+        let expected: Vec<&str> = tower_cookies::Cookie::split_parse(header.as_str())
+            .flatten()
+            .filter(|cookie| cookie.name() == name)
+            .filter_map(|cookie| cookie.value_raw())
+            .collect();
+        let found: Vec<&str> = shared::cookies::values([header.as_str()], name).collect();
+        prop_assert_eq!(found, expected);
+    }
 }

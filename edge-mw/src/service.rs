@@ -26,19 +26,14 @@ impl<S> AirlockService<S> {
     }
 }
 
-/// The airlock session cookie of the request, if any. Only this cookie is ever forwarded.
+/// The airlock session cookie of the request, if any (the production name before the dev
+/// one). Only this cookie is ever forwarded.
 fn session_cookie(headers: &HeaderMap) -> Option<Credential> {
-    for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for cookie in cookie::Cookie::split_parse(value).flatten() {
-            if let Some(name) = shared::names::SESSION_COOKIE_NAMES.iter().find(|n| **n == cookie.name())
-                && !cookie.value().is_empty()
-            {
-                return Some(Credential::SessionCookie { name, value: cookie.value().to_owned() });
-            }
-        }
-    }
-    None
+    let values = || headers.get_all(COOKIE).into_iter().filter_map(|value| value.to_str().ok());
+    shared::names::SESSION_COOKIE_NAMES.iter().find_map(|name| {
+        let value = shared::cookies::values(values(), name).find(|value| !value.is_empty())?;
+        Some(Credential::SessionCookie { name, value: value.to_owned() })
+    })
 }
 
 /// `Authorization: Bearer <token>`, if present and well-formed.

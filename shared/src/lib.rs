@@ -1,8 +1,9 @@
 //! Wire types shared by `airlock` (the session service) and `edge-mw` (the middleware sibling
 //! apps add). Everything here is part of the contract: field names, role names, cookie and
-//! header names. Nothing here does I/O.
+//! header names, and reading the session cookie. Nothing here does I/O.
 
 pub mod app_role;
+pub mod cookies;
 pub mod error;
 pub mod names;
 pub mod roles;

@@ -37,15 +37,8 @@ impl SessionCookie {
     /// percent-decodes every cookie of the request (other apps on the domain set theirs too),
     /// and this runs on every session check. Session tokens are base64url: nothing to decode.
     pub fn read(&self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
-            .filter(|cookie| cookie.name() == self.name)
-            .last()
-            .map(|cookie| cookie.value().to_owned())
+        let headers = headers.get_all(header::COOKIE).into_iter().filter_map(|value| value.to_str().ok());
+        shared::cookies::values(headers, self.name).last().map(str::to_owned)
     }
 
     /// Sets the cookie to live for `max_age` (the session's remaining lifetime).

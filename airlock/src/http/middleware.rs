@@ -216,9 +216,29 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         // A clone of the template's `Arc<str>`, not a copy of the string.
-        let route = request.extensions().get::<MatchedPath>().cloned();
+        let route = match request.extensions().get::<MatchedPath>() {
+            Some(matched) => RouteLabel::Matched(matched.clone()),
+            None => RouteLabel::Fixed("unmatched"),
+        };
         let method = method_label(request.method());
         MetricsFuture { inner: self.inner.call(request), labels: Some((route, method)), started: Instant::now() }
+    }
+}
+
+/// The route a request is counted under: its template.
+enum RouteLabel {
+    /// From the router's match.
+    Matched(MatchedPath),
+    /// Known without the router (see [`super::session_route`]), or `unmatched`.
+    Fixed(&'static str),
+}
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        match self {
+            RouteLabel::Matched(matched) => matched.as_str(),
+            RouteLabel::Fixed(route) => route,
+        }
     }
 }
 
@@ -227,8 +247,15 @@ pin_project_lite::pin_project! {
     pub struct MetricsFuture<F> {
         #[pin]
         inner: F,
-        labels: Option<(Option<MatchedPath>, &'static str)>,
+        labels: Option<(RouteLabel, &'static str)>,
         started: Instant,
+    }
+}
+
+impl<F> MetricsFuture<F> {
+    /// Times `inner` and counts it under `route` (a template) and `method`.
+    pub fn new(inner: F, route: &'static str, method: &'static str) -> Self {
+        Self { inner, labels: Some((RouteLabel::Fixed(route), method)), started: Instant::now() }
     }
 }
 
@@ -242,7 +269,7 @@ where
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
         if let (Ok(response), Some((route, method))) = (&result, this.labels.take()) {
-            let (route, elapsed) = (route.as_ref().map_or("unmatched", MatchedPath::as_str), this.started.elapsed());
+            let (route, elapsed) = (route.as_str(), this.started.elapsed());
             tracing::debug!(%route, status = response.status().as_u16(), latency_us = elapsed.as_micros(), "answered");
             crate::telemetry::http_request(route, method, response.status(), elapsed);
         }

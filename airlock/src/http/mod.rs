@@ -15,6 +15,7 @@ pub mod middleware;
 mod oauth;
 mod pages;
 mod service_tokens;
+pub mod session_route;
 mod tokens;
 mod verify;
 
@@ -27,6 +28,7 @@ use axum::routing::{delete, get, patch, post};
 use cookie::SessionCookie;
 use error::error_response;
 use middleware::{RequestGuard, RequestGuardLayer, RouteMetricsLayer};
+use session_route::SessionRoute;
 use std::ops::Deref;
 use std::sync::Arc;
 use tower::Layer;
@@ -65,13 +67,15 @@ impl Deref for AppState {
 }
 
 /// The whole application as served: the router inside the layers that see every request.
-pub type App = RequestGuard<CookieManager<Router>>;
+pub type App = RequestGuard<CookieManager<SessionRoute<Router>>>;
 
 /// The application `main` serves and the tests drive: [`router`] wrapped, once and not per
-/// route, in the request guard (CSRF, bounded body, debug span) and the cookie jar.
+/// route, in the request guard (CSRF, bounded body, debug span) and the cookie jar, with the
+/// session check answered ahead of the router ([`SessionRoute`]).
 pub fn app(state: AppState) -> App {
     let guard = RequestGuardLayer::new(Arc::new(state.config.origins.clone()));
-    guard.layer(CookieManagerLayer::new().layer(router(state)))
+    let routes = SessionRoute::new(router(state.clone()), state);
+    guard.layer(CookieManagerLayer::new().layer(routes))
 }
 
 /// Every endpoint. Each route is timed and counted by its template ([`RouteMetricsLayer`]).
@@ -92,7 +96,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::login))
-        .route("/api/auth/session", get(auth::session))
+        .route(session_route::SESSION_PATH, get(auth::session))
         .route("/api/auth/sign-in", post(auth::sign_in))
         .route("/api/auth/sign-out", post(auth::sign_out))
         .route("/api/auth/sessions", get(auth::list_sessions))
