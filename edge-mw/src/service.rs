@@ -26,13 +26,12 @@ impl<S> AirlockService<S> {
     }
 }
 
-/// The airlock session cookie of the request, if any (the production name before the dev
-/// one). Only this cookie is ever forwarded.
+/// The airlock session cookie of the request, if any. Only this cookie is ever forwarded.
 fn session_cookie(headers: &HeaderMap) -> Option<Credential> {
-    let values = || headers.get_all(COOKIE).into_iter().filter_map(|value| value.to_str().ok());
-    shared::names::SESSION_COOKIE_NAMES.iter().find_map(|name| {
-        let value = shared::cookies::values(values(), name).find(|value| !value.is_empty())?;
-        Some(Credential::SessionCookie { name, value: value.to_owned() })
+    let values = headers.get_all(COOKIE).into_iter().filter_map(|value| value.to_str().ok());
+    shared::cookies::pairs(values).find_map(|(name, value)| {
+        let name = shared::names::SESSION_COOKIE_NAMES.into_iter().find(|known| *known == name)?;
+        (!value.is_empty()).then(|| Credential::SessionCookie { name, value: value.to_owned() })
     })
 }
 

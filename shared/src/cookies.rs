@@ -1,28 +1,33 @@
 //! Reading one cookie out of a request's `Cookie` headers, which both sides do on every
 //! request.
 //!
-//! Each `name=value` pair is matched by name first and only the matching pairs are parsed
-//! (by the `cookie` crate). Parsing every pair cost more than the session check's hashing:
-//! other apps on the domain put their own cookies in the same header.
+//! A `Cookie` header is `name=value` pairs separated by `;` (RFC 6265, section 4.2.1). Each
+//! pair is split as the `cookie` crate splits one (at the first `=`, both sides trimmed), but
+//! without building a `Cookie` for every pair: other apps on the domain put their cookies in
+//! the same header, and parsing them all cost more than the session check's hashing. A
+//! property test holds the answers to the `cookie` crate's on arbitrary headers.
 //!
 //! ```
 //! let headers = ["theme=dark; airlock_session=tok1", "airlock_session=tok2"];
 //! let values: Vec<&str> = shared::cookies::values(headers, "airlock_session").collect();
 //! assert_eq!(values, ["tok1", "tok2"]);
+//! let first = shared::cookies::pairs(headers).next();
+//! assert_eq!(first, Some(("theme", "dark")));
 //! ```
 
-use cookie::Cookie;
+/// Every `(name, value)` pair in `headers` (the `Cookie` header values), in the order the
+/// client sent them. Values are as sent: session tokens need no decoding.
+pub fn pairs<'a>(headers: impl IntoIterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
+    headers.into_iter().flat_map(|header| header.split(';')).filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let name = name.trim();
+        (!name.is_empty()).then(|| (name, value.trim()))
+    })
+}
 
-/// The values of every cookie called `name` in `headers` (the `Cookie` header values), in
-/// the order the client sent them. Values are as sent: session tokens need no decoding.
+/// The values of every cookie called `name` in `headers`, in the order the client sent them.
 pub fn values<'a>(headers: impl IntoIterator<Item = &'a str>, name: &'a str) -> impl Iterator<Item = &'a str> {
-    headers
-        .into_iter()
-        .flat_map(|header| header.split(';'))
-        .filter(move |pair| pair.trim_start().strip_prefix(name).is_some_and(|rest| rest.trim_start().starts_with('=')))
-        .filter_map(|pair| Cookie::parse(pair).ok())
-        .filter(move |cookie| cookie.name() == name)
-        .filter_map(|cookie| cookie.value_raw())
+    pairs(headers).filter(move |(key, _)| *key == name).map(|(_, value)| value)
 }
 
 #[cfg(test)]
@@ -57,6 +62,13 @@ mod tests {
                 .map(|c| c.value().to_owned())
                 .collect();
             assert_eq!(all(&[header], "a"), parsed, "{header}");
+            let every: Vec<(String, String)> = cookie::Cookie::split_parse(header)
+                .flatten()
+                .map(|c| (c.name().to_owned(), c.value().to_owned()))
+                .collect();
+            let ours: Vec<(String, String)> =
+                super::pairs([header]).map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            assert_eq!(ours, every, "{header}");
         }
     }
 }
