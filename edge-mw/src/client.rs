@@ -98,7 +98,8 @@ pub struct AirlockClient {
     session_host: HeaderValue,
     settings: ClientSettings,
     breaker: CircuitBreaker,
-    cache: Option<moka::sync::Cache<[u8; 32], Verdict>>,
+    /// Keyed, like `in_flight`, by SHA-256 outputs: foldhash rather than SipHash.
+    cache: Option<moka::sync::Cache<[u8; 32], Verdict, foldhash::fast::RandomState>>,
     in_flight: Mutex<HashMap<[u8; 32], InFlight, foldhash::fast::RandomState>>,
 }
 
@@ -139,9 +140,12 @@ impl AirlockClient {
             .map(|authority| HeaderValue::from_str(authority.as_str()))
             .ok_or("the airlock URL has no host")?
             .map_err(|e| e.to_string())?;
-        let cache = settings
-            .cache
-            .map(|(ttl, capacity)| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
+        let cache = settings.cache.map(|(ttl, capacity)| {
+            moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build_with_hasher(foldhash::fast::RandomState::default())
+        });
         Ok(Self {
             transport,
             session_uri,

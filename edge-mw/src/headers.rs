@@ -4,7 +4,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use shared::names::IdentityHeaders;
 use shared::{AppRole, RoleMapping, SessionView};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Removes every header a client could use to claim an identity: any name starting with
 /// `x-<slug>-user-` or `x-<slug>-auth-`, whatever its case, and with `_` in place of `-`
@@ -91,13 +92,35 @@ impl IdentityHeaderNames {
     /// `None` for a slug that does not make valid header names (the builder checks slugs).
     pub fn for_slug(slug: &str) -> Option<Self> {
         let text = IdentityHeaders::for_slug(slug);
-        let name = |n: &str| HeaderName::try_from(n).ok();
+        let name = |n: &str| static_name(n);
         Some(Self {
             parsed: [name(&text.user_id)?, name(&text.user_email)?, name(&text.user_role)?, name(&text.user_orgs)?],
             degraded: name(&text.auth_degraded)?,
             text,
         })
     }
+}
+
+/// `name` as a header name backed by a `'static` string, made once per distinct name.
+///
+/// Each request gets a clone of these names. A name parsed at run time is reference-counted,
+/// and with every request bumping the same count, two runtime workers bounce its cache line
+/// between them (`bytes::shared_clone` showed in perf); a static name clones as a plain copy.
+/// The names are interned, so building many layers for the same slug leaks nothing more.
+fn static_name(name: &str) -> Option<HeaderName> {
+    static INTERNED: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    // Validated (and lowercased) first: `from_static` panics on an invalid name.
+    let parsed = HeaderName::try_from(name).ok()?;
+    let mut interned = INTERNED.get_or_init(Mutex::default).lock().unwrap_or_else(|p| p.into_inner());
+    let name = match interned.get(parsed.as_str()) {
+        Some(name) => *name,
+        None => {
+            let leaked: &'static str = Box::leak(parsed.as_str().to_owned().into_boxed_str());
+            interned.insert(leaked);
+            leaked
+        }
+    };
+    Some(HeaderName::from_static(name))
 }
 
 #[cfg(test)]
@@ -151,5 +174,14 @@ mod tests {
         let mut left: Vec<_> = headers.keys().map(|k| k.as_str().to_owned()).collect();
         left.sort();
         assert_eq!(left, ["cookie", "x-hubble-user-id", "x-lore-other"]);
+    }
+
+    #[test]
+    fn header_names_are_interned_and_checked() {
+        let a = IdentityHeaderNames::for_slug("Lore").unwrap();
+        let b = IdentityHeaderNames::for_slug("lore").unwrap();
+        assert_eq!(a.parsed[0], "x-lore-user-id");
+        assert!(std::ptr::eq(a.parsed[0].as_str(), b.parsed[0].as_str()), "one leaked string per name");
+        assert!(IdentityHeaderNames::for_slug("lo re").is_none());
     }
 }

@@ -70,8 +70,8 @@ pub struct JwtVerifier {
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     /// Tokens whose signature was verified, by SHA-256 of the token, until their expiry (at most
     /// a minute): a repeat costs a hash instead of an RSA verification. Expiry and revocation are
-    /// still checked on every use.
-    verified: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+    /// still checked on every use. Keyed by hashes, so foldhash rather than SipHash.
+    verified: moka::sync::Cache<[u8; 32], Arc<Verified>, foldhash::fast::RandomState>,
     revoked: RwLock<HashSet<String>>,
     poller: std::sync::Once,
 }
@@ -94,7 +94,10 @@ impl JwtVerifier {
             http,
             keys: RwLock::default(),
             last_fetch: tokio::sync::Mutex::default(),
-            verified: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(60)).build(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(60))
+                .build_with_hasher(foldhash::fast::RandomState::default()),
             revoked: RwLock::default(),
             poller: std::sync::Once::new(),
         }
