@@ -495,3 +495,49 @@ async fn a_check_that_does_not_refresh_writes_nothing() {
     }
     assert_eq!(redis_writes(&redis), before, "session checks wrote to the store");
 }
+
+/// `GET /api/auth/session` is answered ahead of the router (`airlock/src/http/session_route.rs`);
+/// everything around it must behave as the router would.
+#[tokio::test]
+async fn the_session_check_ahead_of_the_router_answers_as_the_router_would() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = &set_cookies(&resp)[0];
+    let header = format!("{}={}", cookie.name, cookie.value);
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str| {
+        client.request(method, airlock.at(path)).header(COOKIE, header.clone()).send()
+    };
+
+    // The direct route (GET) and the router (HEAD, which axum answers from the GET route).
+    let get = send(reqwest::Method::GET, "/api/auth/session").await.unwrap();
+    let head = send(reqwest::Method::HEAD, "/api/auth/session").await.unwrap();
+    assert_eq!((get.status().as_u16(), head.status().as_u16()), (200, 200));
+    for name in ["content-type", "cache-control"] {
+        assert_eq!(get.headers().get(name), head.headers().get(name), "{name}");
+    }
+    let view: Value = get.json().await.unwrap();
+    assert_eq!(view["user"]["email"], ADMIN_EMAIL);
+
+    // A query string is still the session check; other spellings of the path are not.
+    let with_query = send(reqwest::Method::GET, "/api/auth/session?x=1").await.unwrap();
+    assert_eq!(with_query.status(), 200);
+    for path in ["/api/auth/session/", "/api/auth/Session", "/api/auth/%73ession"] {
+        let resp = send(reqwest::Method::GET, path).await.unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "{path}");
+    }
+    // Wrong methods still get the router's 405.
+    let post = send(reqwest::Method::POST, "/api/auth/session").await.unwrap();
+    assert_eq!(post.status(), 405);
+
+    // Both are counted under the route's template.
+    let metrics = client.get(airlock.at("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        r#"airlock_http_requests_total{route="/api/auth/session",method="GET",status="200"} 2"#,
+        r#"airlock_http_requests_total{route="/api/auth/session",method="HEAD",status="200"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing: {line}");
+    }
+}
