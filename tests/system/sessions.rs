@@ -49,6 +49,13 @@ async fn raw_sign_in(process: &AirlockProcess, email: &str, password: &str) -> r
         .unwrap()
 }
 
+/// The admin signed in: the `Cookie` header that carries the new session.
+async fn signed_in_cookie(process: &AirlockProcess) -> String {
+    let resp = raw_sign_in(process, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = &set_cookies(&resp)[0];
+    format!("{}={}", cookie.name, cookie.value)
+}
+
 /// `GET /api/auth/session` with exactly this cookie header.
 async fn check(process: &AirlockProcess, cookie: &str) -> reqwest::Response {
     reqwest::Client::new().get(process.at("/api/auth/session")).header(COOKIE, cookie).send().await.unwrap()
@@ -121,9 +128,7 @@ async fn production_cookie_is_secure_prefixed_and_scoped_to_the_apex() {
 #[tokio::test]
 async fn sign_out_forgets_the_session_on_the_server() {
     let airlock = AirlockProcess::start(AirlockOptions::default()).await;
-    let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let cookie = &set_cookies(&resp)[0];
-    let header = format!("{}={}", cookie.name, cookie.value);
+    let header = signed_in_cookie(&airlock).await;
     let out =
         reqwest::Client::new().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &header).send().await.unwrap();
     assert_eq!(out.status(), 200);
@@ -359,9 +364,7 @@ async fn session_checks_keep_answering_during_a_sign_in_storm() {
             .env("AIRLOCK_LOGIN_MAX_FAILURES_PER_IP", "1000"),
     )
     .await;
-    let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let cookie = &set_cookies(&resp)[0];
-    let header = format!("{}={}", cookie.name, cookie.value);
+    let header = signed_in_cookie(&airlock).await;
 
     // 32 sign-ins in flight, each an argon2id verification of ~19 MiB: several seconds of
     // hashing queued on the blocking pool.
@@ -483,9 +486,7 @@ fn redis_writes(redis: &RedisServer) -> u64 {
 async fn a_check_that_does_not_refresh_writes_nothing() {
     let redis = RedisServer::start();
     let airlock = AirlockProcess::start(AirlockOptions::redis(&redis.url())).await;
-    let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let cookie = &set_cookies(&resp)[0];
-    let header = format!("{}={}", cookie.name, cookie.value);
+    let header = signed_in_cookie(&airlock).await;
     let before = redis_writes(&redis);
     assert!(before > 0, "the sign-in itself wrote");
     for _ in 0..10 {
@@ -501,9 +502,7 @@ async fn a_check_that_does_not_refresh_writes_nothing() {
 #[tokio::test]
 async fn the_session_check_ahead_of_the_router_answers_as_the_router_would() {
     let airlock = AirlockProcess::start(AirlockOptions::default()).await;
-    let resp = raw_sign_in(&airlock, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let cookie = &set_cookies(&resp)[0];
-    let header = format!("{}={}", cookie.name, cookie.value);
+    let header = signed_in_cookie(&airlock).await;
     let client = reqwest::Client::new();
     let send = |method: reqwest::Method, path: &str| {
         client.request(method, airlock.at(path)).header(COOKIE, header.clone()).send()
