@@ -22,7 +22,8 @@ use axum::extract::Request;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::response::Response;
-use futures::future::{BoxFuture, Either};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Either, Map};
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 use tower::Service;
@@ -60,17 +61,10 @@ where
             return Either::Left(self.router.call(request));
         }
         let answer = Handler::<_, AppState>::call(auth::session, request, self.state.clone());
-        Either::Right(MetricsFuture::new(SessionFuture(answer), SESSION_PATH, "GET"))
+        let answer: SessionFuture = answer.map(Ok);
+        Either::Right(MetricsFuture::new(answer, SESSION_PATH, "GET"))
     }
 }
 
 /// The session handler's answer as a service's (infallible) result.
-pub struct SessionFuture(BoxFuture<'static, Response>);
-
-impl std::future::Future for SessionFuture {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx).map(Ok)
-    }
-}
+pub type SessionFuture = Map<BoxFuture<'static, Response>, fn(Response) -> Result<Response, Infallible>>;
