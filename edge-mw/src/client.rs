@@ -24,20 +24,21 @@ pub enum Credential {
 
 impl Credential {
     /// The cache and coalescing key: a hash, so that no credential sits in memory as a key.
+    /// One tag byte says which kind of credential it is: with a session token after it, the
+    /// input fits one SHA-256 block, half the hashing of spelling the cookie's name out.
     fn key(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        match self {
+        use shared::names::SESSION_COOKIE_NAMES;
+        let (tag, secret) = match self {
+            Credential::Bearer(token) => (0, token),
             Credential::SessionCookie { name, value } => {
-                hasher.update(b"cookie\0");
-                hasher.update(name.as_bytes());
-                hasher.update(b"\0");
-                hasher.update(value.as_bytes());
+                // Airlock may answer differently for the same token under its other name.
+                let position = SESSION_COOKIE_NAMES.iter().position(|known| known == name);
+                (1 + position.unwrap_or(SESSION_COOKIE_NAMES.len()) as u8, value)
             }
-            Credential::Bearer(token) => {
-                hasher.update(b"bearer\0");
-                hasher.update(token.as_bytes());
-            }
-        }
+        };
+        let mut hasher = Sha256::new();
+        hasher.update([tag]);
+        hasher.update(secret.as_bytes());
         hasher.finalize().into()
     }
 }
@@ -83,6 +84,17 @@ enum Transport {
     Tls(reqwest::Client),
 }
 
+/// The last answer decoded for one credential (see [`AirlockClient::identity_of`]).
+#[derive(Clone)]
+struct Decoded {
+    body: bytes::Bytes,
+    identity: Arc<Identity>,
+}
+
+/// How many credentials' last decoded answers are kept: a few hundred bytes of JSON and its
+/// decoding each. Beyond it the least used are decoded again when next seen, nothing worse.
+const DECODED_CAPACITY: u64 = 4096;
+
 /// Airlock's answer, read in full.
 struct Answer {
     status: http::StatusCode,
@@ -101,6 +113,8 @@ pub struct AirlockClient {
     /// Keyed, like `in_flight`, by SHA-256 outputs: foldhash rather than SipHash.
     cache: Option<moka::sync::Cache<[u8; 32], Verdict, foldhash::fast::RandomState>>,
     in_flight: Mutex<HashMap<[u8; 32], InFlight, foldhash::fast::RandomState>>,
+    /// Keyed like `cache`; holds airlock's answers, never a verdict that skips asking it.
+    decoded: moka::sync::Cache<[u8; 32], Decoded, foldhash::fast::RandomState>,
 }
 
 impl std::fmt::Debug for AirlockClient {
@@ -154,6 +168,9 @@ impl AirlockClient {
             settings,
             cache,
             in_flight: Mutex::default(),
+            decoded: moka::sync::Cache::builder()
+                .max_capacity(DECODED_CAPACITY)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         })
     }
 
@@ -171,7 +188,7 @@ impl AirlockClient {
                 .or_insert_with(|| {
                     let this = self.clone();
                     async move {
-                        let verdict = this.ask(credential).await;
+                        let verdict = this.ask(&key, credential).await;
                         if let Some(cache) = &this.cache
                             && !matches!(verdict, Verdict::Unavailable { .. })
                         {
@@ -188,30 +205,20 @@ impl AirlockClient {
         call.await
     }
 
-    async fn ask(&self, credential: Credential) -> Verdict {
+    async fn ask(&self, key: &[u8; 32], credential: Credential) -> Verdict {
         let probe = match self.breaker.admit(Instant::now()) {
             Admission::Call { probe } => probe,
             Admission::Reject { retry_after } => return Verdict::Unavailable { retry_after },
         };
         let outcome = tokio::time::timeout(self.settings.timeout, self.fetch(&credential)).await;
         let verdict = match outcome {
-            Ok(Ok(answer)) if answer.status == http::StatusCode::OK => {
-                // Checked as UTF-8 once, in one pass: from bytes, serde_json checks every
-                // string of the view on its own, which cost a fifth of decoding it.
-                match std::str::from_utf8(&answer.body)
-                    .map_err(|e| e.to_string())
-                    .and_then(|body| serde_json::from_str::<SessionView>(body).map_err(|e| e.to_string()))
-                {
-                    Ok(view) => Verdict::Authenticated {
-                        identity: Arc::new(Identity::new(Arc::new(view))),
-                        set_cookie: answer.set_cookie,
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "airlock answered an unreadable session view");
-                        self.unavailable()
-                    }
+            Ok(Ok(answer)) if answer.status == http::StatusCode::OK => match self.identity_of(key, answer.body) {
+                Ok(identity) => Verdict::Authenticated { identity, set_cookie: answer.set_cookie },
+                Err(e) => {
+                    tracing::warn!(error = %e, "airlock answered an unreadable session view");
+                    self.unavailable()
                 }
-            }
+            },
             Ok(Ok(answer)) if answer.status.is_server_error() => {
                 tracing::warn!(status = %answer.status, "airlock answered an error");
                 self.unavailable()
@@ -234,6 +241,29 @@ impl AirlockClient {
             tracing::info!(up = !matches!(verdict, Verdict::Unavailable { .. }), "probed airlock");
         }
         verdict
+    }
+
+    /// The identity in airlock's `200` answer `body` for the credential hashed to `key`.
+    ///
+    /// Decoding the view (and deriving the app's headers from it) was a fifth of each live
+    /// check's work in this process, yet a credential's answer seldom changes between checks.
+    /// An answer byte-for-byte equal to the last one decoded for the same credential reuses
+    /// that decoding; any change (a role, an org, a refreshed expiry) is decoded afresh.
+    /// Airlock is still asked every time: only the parsing of an identical answer is saved.
+    fn identity_of(&self, key: &[u8; 32], body: bytes::Bytes) -> Result<Arc<Identity>, String> {
+        if let Some(last) = self.decoded.get(key)
+            && last.body == body
+        {
+            return Ok(last.identity);
+        }
+        // Checked as UTF-8 once, in one pass: from bytes, serde_json checks every string of
+        // the view on its own, which cost a fifth of decoding it.
+        let view = std::str::from_utf8(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<SessionView>(text).map_err(|e| e.to_string()))?;
+        let identity = Arc::new(Identity::new(Arc::new(view)));
+        self.decoded.insert(*key, Decoded { body, identity: identity.clone() });
+        Ok(identity)
     }
 
     /// One `GET /api/auth/session` carrying only the credential, read in full.
@@ -282,4 +312,64 @@ fn session_set_cookie(headers: &http::HeaderMap) -> Option<HeaderValue> {
         let name = text.split('=').next()?.trim();
         shared::names::SESSION_COOKIE_NAMES.contains(&name).then(|| value.clone())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AirlockClient, ClientSettings, Credential};
+    use shared::names::SESSION_COOKIE_NAMES;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const VIEW: &str = r#"{"user":{"id":"usr_1","email":"ada@example.com","name":"Ada","roles":[]},
+        "orgs":[{"id":"org_1","slug":"acme","name":"Acme","role":"viewer"}],
+        "session":{"id":"ses_1","created_at":"2026-12-01T15:44:57Z","expires_at":"2026-12-08T15:44:57Z"},
+        "auth":{"method":"session","scopes":["*"]}}"#;
+
+    fn client() -> AirlockClient {
+        AirlockClient::new(ClientSettings {
+            session_url: "http://127.0.0.1:9/api/auth/session".parse().unwrap(),
+            timeout: Duration::from_secs(1),
+            cache: None,
+            breaker_threshold: 3,
+            breaker_open_for: Duration::from_secs(5),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_answer_reuses_its_decoding_and_a_changed_one_is_decoded() {
+        let client = client();
+        let (ada, bob) = (Credential::Bearer("ada".into()).key(), Credential::Bearer("bob".into()).key());
+        let first = client.identity_of(&ada, VIEW.into()).unwrap();
+        let again = client.identity_of(&ada, VIEW.into()).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+
+        // Another credential with the same answer is decoded for itself.
+        assert!(!Arc::ptr_eq(&first, &client.identity_of(&bob, VIEW.into()).unwrap()));
+
+        let promoted = VIEW.replace(r#""role":"viewer""#, r#""role":"operator""#);
+        let changed = client.identity_of(&ada, promoted.into()).unwrap();
+        assert_eq!(changed.view.orgs[0].role, shared::OrgRole::Operator);
+        assert_eq!(first.view.orgs[0].role, shared::OrgRole::Viewer);
+
+        // An unreadable answer is an error, and the last good decoding is not handed out for it.
+        assert!(client.identity_of(&ada, "{\"user\":".into()).is_err());
+        assert!(client.identity_of(&ada, b"\xff"[..].into()).is_err());
+    }
+
+    #[test]
+    fn the_same_secret_as_another_kind_of_credential_has_another_key() {
+        let [secure, dev] = SESSION_COOKIE_NAMES;
+        let keys = [
+            Credential::SessionCookie { name: secure, value: "tok".into() }.key(),
+            Credential::SessionCookie { name: dev, value: "tok".into() }.key(),
+            Credential::Bearer("tok".into()).key(),
+        ];
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
+        assert_ne!(keys[1], keys[2]);
+        assert_eq!(keys[0], Credential::SessionCookie { name: secure, value: "tok".into() }.key());
+        assert_ne!(keys[0], Credential::SessionCookie { name: secure, value: "tok2".into() }.key());
+    }
 }
