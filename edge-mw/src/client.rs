@@ -3,6 +3,7 @@
 //! circuit breaker.
 
 use crate::breaker::{Admission, CircuitBreaker};
+use crate::cache::HashCache;
 use crate::headers::Identity;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
@@ -110,11 +111,11 @@ pub struct AirlockClient {
     session_host: HeaderValue,
     settings: ClientSettings,
     breaker: CircuitBreaker,
-    /// Keyed, like `in_flight`, by SHA-256 outputs: foldhash rather than SipHash.
-    cache: Option<moka::sync::Cache<[u8; 32], Verdict, foldhash::fast::RandomState>>,
+    /// Verdicts by credential key, for the layer's cache time to live (off by default).
+    cache: Option<HashCache<Verdict>>,
     in_flight: Mutex<HashMap<[u8; 32], InFlight, foldhash::fast::RandomState>>,
     /// Keyed like `cache`; holds airlock's answers, never a verdict that skips asking it.
-    decoded: moka::sync::Cache<[u8; 32], Decoded, foldhash::fast::RandomState>,
+    decoded: HashCache<Decoded>,
 }
 
 impl std::fmt::Debug for AirlockClient {
@@ -154,12 +155,7 @@ impl AirlockClient {
             .map(|authority| HeaderValue::from_str(authority.as_str()))
             .ok_or("the airlock URL has no host")?
             .map_err(|e| e.to_string())?;
-        let cache = settings.cache.map(|(ttl, capacity)| {
-            moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build_with_hasher(foldhash::fast::RandomState::default())
-        });
+        let cache = settings.cache.map(|(ttl, capacity)| HashCache::new(capacity, ttl));
         Ok(Self {
             transport,
             session_uri,
@@ -168,9 +164,7 @@ impl AirlockClient {
             settings,
             cache,
             in_flight: Mutex::default(),
-            decoded: moka::sync::Cache::builder()
-                .max_capacity(DECODED_CAPACITY)
-                .build_with_hasher(foldhash::fast::RandomState::default()),
+            decoded: HashCache::new(DECODED_CAPACITY, Duration::MAX),
         })
     }
 

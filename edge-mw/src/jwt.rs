@@ -3,6 +3,7 @@
 //! [`JWKS_REFETCH_EVERY`]), the key's own algorithm only, issuer and audience, expiry, and the
 //! revocation list of service tokens (polled every few seconds).
 
+use crate::cache::HashCache;
 use crate::client::Verdict;
 use crate::headers::Identity;
 use jsonwebtoken::jwk::JwkSet;
@@ -70,8 +71,8 @@ pub struct JwtVerifier {
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     /// Tokens whose signature was verified, by SHA-256 of the token, until their expiry (at most
     /// a minute): a repeat costs a hash instead of an RSA verification. Expiry and revocation are
-    /// still checked on every use. Keyed by hashes, so foldhash rather than SipHash.
-    verified: moka::sync::Cache<[u8; 32], Arc<Verified>, foldhash::fast::RandomState>,
+    /// still checked on every use.
+    verified: HashCache<Arc<Verified>>,
     revoked: RwLock<HashSet<String>>,
     poller: std::sync::Once,
 }
@@ -94,10 +95,7 @@ impl JwtVerifier {
             http,
             keys: RwLock::default(),
             last_fetch: tokio::sync::Mutex::default(),
-            verified: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(60))
-                .build_with_hasher(foldhash::fast::RandomState::default()),
+            verified: HashCache::new(10_000, Duration::from_secs(60)),
             revoked: RwLock::default(),
             poller: std::sync::Once::new(),
         }

@@ -31,6 +31,7 @@
 //! ```
 
 mod breaker;
+mod cache;
 mod client;
 mod guard;
 mod headers;

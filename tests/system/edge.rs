@@ -238,3 +238,60 @@ async fn the_html_page_shows_who_is_signed_in() {
     assert!(html.contains("olga@example.com") && html.contains("<strong id=\"role\">operator</strong>"), "{html}");
     assert!(html.contains("Acme (operator)"), "{html}");
 }
+
+/// Airlock's count of valid session checks, from `GET /metrics`.
+async fn valid_checks(airlock: &AirlockProcess) -> u64 {
+    let text = reqwest::get(airlock.at("/metrics")).await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with(r#"airlock_session_checks_total{outcome="valid"}"#));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn concurrent_checks_of_one_session_are_one_call_to_airlock() {
+    let airlock = airlock_with_people().await;
+    let lore = LoreProcess::start(&airlock.url, &[("LORE_TIMEOUT", "10s")]).await;
+    let ada = session_cookie(&airlock, "ada@example.com", "ada-password-1").await;
+    assert_eq!(whoami(&lore, Some(&ada), &[]).await.status(), 200);
+    let before = valid_checks(&airlock).await;
+
+    // With airlock stopped, the first check waits on it and the other 19 arrive meanwhile.
+    airlock.pause();
+    let requests: Vec<_> = (0..20).map(|_| tokio::spawn(whoami_status(lore.at("/api/whoami"), ada.clone()))).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    airlock.resume();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(valid_checks(&airlock).await - before, 1, "20 concurrent checks of one cookie were not one call");
+}
+
+async fn whoami_status(url: String, cookie: String) -> StatusCode {
+    reqwest::Client::new().get(url).header(COOKIE, cookie).send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn the_optional_cache_answers_for_its_time_to_live_and_no_longer() {
+    let airlock = airlock_with_people().await;
+    let lore = LoreProcess::start(&airlock.url, &[("LORE_CACHE", "2s")]).await;
+    let ada = session_cookie(&airlock, "ada@example.com", "ada-password-1").await;
+    let before = valid_checks(&airlock).await;
+    for _ in 0..10 {
+        assert_eq!(whoami(&lore, Some(&ada), &[]).await.status(), 200);
+    }
+    assert_eq!(valid_checks(&airlock).await - before, 1, "the cache did not answer repeats");
+
+    // The trade the cache makes (README): a sign-out shows once the cached verdict expires.
+    let signed_out = Instant::now();
+    let out = reqwest::Client::new().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &ada).send().await.unwrap();
+    assert_eq!(out.status(), 200);
+    let mut seen_at = None;
+    while signed_out.elapsed() < Duration::from_secs(5) {
+        if whoami(&lore, Some(&ada), &[]).await.status() == StatusCode::UNAUTHORIZED {
+            seen_at = Some(signed_out.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen_at = seen_at.expect("the sign-out never showed through the cache");
+    assert!(seen_at <= Duration::from_millis(2300), "the cache outlived its time to live: {seen_at:?}");
+}
