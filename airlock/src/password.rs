@@ -46,7 +46,10 @@ impl HashingThreads {
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = answer.send(work());
+            // A caller that gave up while queued (its request dropped) costs no hashing.
+            if !answer.is_closed() {
+                let _ = answer.send(work());
+            }
         });
         self.jobs.send(job).map_err(Error::internal)?;
         answered.await.map_err(Error::internal)
@@ -164,6 +167,28 @@ mod tests {
         assert!(hasher.off_worker(|| panic!("boom")).await.is_err());
         assert!(hasher.off_worker(|| panic!("boom")).await.is_err());
         assert_eq!(hasher.off_worker(|| 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn work_queued_for_a_caller_that_gave_up_is_skipped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let hasher = PasswordHasher::new(1).unwrap();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.off_worker(|| std::thread::sleep(std::time::Duration::from_millis(300))).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            hasher.off_worker(move || flag.store(true, Ordering::SeqCst)),
+        )
+        .await;
+        assert!(gave_up.is_err(), "the queued job answered while the only thread was busy");
+        busy.await.unwrap().unwrap();
+        assert_eq!(hasher.off_worker(|| 1).await.unwrap(), 1);
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job was run");
     }
 
     #[test]

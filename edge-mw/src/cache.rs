@@ -33,6 +33,10 @@ impl<V: Clone> HashCache<V> {
     pub fn insert(&self, key: [u8; 32], value: V) {
         self.entries.insert(key, (value, Instant::now()));
     }
+
+    pub fn remove(&self, key: &[u8; 32]) {
+        self.entries.remove(key);
+    }
 }
 
 #[cfg(test)]
@@ -45,6 +49,9 @@ mod tests {
         let cache = HashCache::new(8, Duration::from_millis(50));
         cache.insert([1; 32], "one");
         assert_eq!(cache.get(&[1; 32]), Some("one"));
+        assert_eq!(cache.get(&[2; 32]), None);
+        cache.insert([2; 32], "two");
+        cache.remove(&[2; 32]);
         assert_eq!(cache.get(&[2; 32]), None);
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get(&[1; 32]), None);

@@ -217,7 +217,11 @@ impl AirlockClient {
                 tracing::warn!(status = %answer.status, "airlock answered an error");
                 self.unavailable()
             }
-            Ok(Ok(_)) => Verdict::Unauthenticated,
+            Ok(Ok(_)) => {
+                // Signed out or revoked: its identity need not stay in memory.
+                self.decoded.remove(key);
+                Verdict::Unauthenticated
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "airlock unreachable");
                 self.unavailable()
