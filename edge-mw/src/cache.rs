@@ -27,7 +27,12 @@ impl<V: Clone> HashCache<V> {
 
     pub fn get(&self, key: &[u8; 32]) -> Option<V> {
         let (value, inserted) = self.entries.get(key)?;
-        (inserted.elapsed() < self.ttl).then_some(value)
+        if inserted.elapsed() < self.ttl {
+            return Some(value);
+        }
+        // Gone now rather than when capacity evicts it; an entry put back meanwhile stays.
+        self.entries.remove_if(key, |(_, at)| at.elapsed() >= self.ttl);
+        None
     }
 
     pub fn insert(&self, key: [u8; 32], value: V) {
@@ -46,15 +51,16 @@ mod tests {
 
     #[test]
     fn values_expire_by_age_and_capacity_bounds_the_count() {
-        let cache = HashCache::new(8, Duration::from_millis(50));
+        let cache = HashCache::new(8, Duration::from_millis(300));
         cache.insert([1; 32], "one");
         assert_eq!(cache.get(&[1; 32]), Some("one"));
         assert_eq!(cache.get(&[2; 32]), None);
         cache.insert([2; 32], "two");
         cache.remove(&[2; 32]);
         assert_eq!(cache.get(&[2; 32]), None);
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(350));
         assert_eq!(cache.get(&[1; 32]), None);
+        assert_eq!(cache.entries.len(), 0, "the expired entry was left in place");
 
         let cache = HashCache::new(8, Duration::MAX);
         for i in 0..100u8 {

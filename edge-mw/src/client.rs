@@ -93,8 +93,13 @@ struct Decoded {
 }
 
 /// How many credentials' last decoded answers are kept: a few hundred bytes of JSON and its
-/// decoding each. Beyond it the least used are decoded again when next seen, nothing worse.
+/// decoding each. One evicted (quick_cache chooses, by recent use) is decoded again when next
+/// seen, nothing worse.
 const DECODED_CAPACITY: u64 = 4096;
+
+/// How long a decoding is kept after it was made: an idle user's name and email do not stay
+/// in memory for good, and an active session pays one decoding per period.
+const DECODED_TTL: Duration = Duration::from_secs(600);
 
 /// Airlock's answer, read in full.
 struct Answer {
@@ -164,7 +169,7 @@ impl AirlockClient {
             settings,
             cache,
             in_flight: Mutex::default(),
-            decoded: HashCache::new(DECODED_CAPACITY, Duration::MAX),
+            decoded: HashCache::new(DECODED_CAPACITY, DECODED_TTL),
         })
     }
 

@@ -257,7 +257,8 @@ async fn concurrent_checks_of_one_session_are_one_call_to_airlock() {
     // With airlock stopped, the first check waits on it and the other 19 arrive meanwhile.
     airlock.pause();
     let requests: Vec<_> = (0..20).map(|_| tokio::spawn(whoami_status(lore.at("/api/whoami"), ada.clone()))).collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Long enough for all of them to reach LORE on a loaded machine; LORE waits up to 10 s.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     airlock.resume();
     for request in requests {
         assert_eq!(request.await.unwrap(), StatusCode::OK);
@@ -275,23 +276,24 @@ async fn the_optional_cache_answers_for_its_time_to_live_and_no_longer() {
     let lore = LoreProcess::start(&airlock.url, &[("LORE_CACHE", "2s")]).await;
     let ada = session_cookie(&airlock, "ada@example.com", "ada-password-1").await;
     let before = valid_checks(&airlock).await;
+    let cached_at = Instant::now();
     for _ in 0..10 {
         assert_eq!(whoami(&lore, Some(&ada), &[]).await.status(), 200);
     }
     assert_eq!(valid_checks(&airlock).await - before, 1, "the cache did not answer repeats");
 
     // The trade the cache makes (README): a sign-out shows once the cached verdict expires.
-    let signed_out = Instant::now();
     let out = reqwest::Client::new().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &ada).send().await.unwrap();
     assert_eq!(out.status(), 200);
     let mut seen_at = None;
-    while signed_out.elapsed() < Duration::from_secs(5) {
+    while cached_at.elapsed() < Duration::from_secs(8) {
         if whoami(&lore, Some(&ada), &[]).await.status() == StatusCode::UNAUTHORIZED {
-            seen_at = Some(signed_out.elapsed());
+            seen_at = Some(cached_at.elapsed());
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seen_at = seen_at.expect("the sign-out never showed through the cache");
-    assert!(seen_at <= Duration::from_millis(2300), "the cache outlived its time to live: {seen_at:?}");
+    // Cached at the first request, for 2 s; a second more for the polling and a loaded machine.
+    assert!(seen_at <= Duration::from_secs(3), "the cache outlived its time to live: {seen_at:?}");
 }
