@@ -23,6 +23,8 @@ const NICEST: i32 = 19;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// `concurrency` threads that do nothing but hash; they end when the last sender is dropped.
+/// Clones share the threads.
+#[derive(Clone)]
 struct HashingThreads {
     jobs: crossbeam_channel::Sender<Job>,
 }
@@ -77,7 +79,7 @@ fn lower_priority() {
 
 #[derive(Clone)]
 pub struct PasswordHasher {
-    threads: Arc<HashingThreads>,
+    threads: HashingThreads,
     /// Verified when the email is unknown, so that both failures cost the same time.
     dummy_hash: Arc<str>,
 }
@@ -100,7 +102,7 @@ fn verify_now(password: &str, phc: &str) -> bool {
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Result<Self> {
         let dummy_hash = hash_now("airlock timing equaliser")?.into();
-        Ok(Self { threads: Arc::new(HashingThreads::start(concurrency.max(1))?), dummy_hash })
+        Ok(Self { threads: HashingThreads::start(concurrency.max(1))?, dummy_hash })
     }
 
     async fn off_worker<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {

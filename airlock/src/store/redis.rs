@@ -176,15 +176,33 @@ enum SessionWrite {
     Refresh,
 }
 
+/// A bounded in-process cache on the session check's path, read by every runtime worker at
+/// once: `quick_cache`, where a hit is one shard's read lock (a cache that records each read for
+/// an access order, as moka does, makes both workers write the same queues on every check).
+type LocalCache<V> = quick_cache::sync::Cache<String, Arc<V>, quick_cache::UnitWeighter, foldhash::fast::RandomState>;
+
+/// Shared by every clone of the store, as the connection is.
+fn local_cache<V>(capacity: u64) -> Arc<LocalCache<V>> {
+    let items = usize::try_from(capacity).unwrap_or(usize::MAX);
+    let lifecycle = quick_cache::sync::DefaultLifecycle::default();
+    Arc::new(LocalCache::with(
+        items,
+        capacity,
+        quick_cache::UnitWeighter,
+        foldhash::fast::RandomState::default(),
+        lifecycle,
+    ))
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Arc<Connection>,
     prefix: String,
     timeout: Duration,
     /// User id → the principal as of its version (see the module docs).
-    principals: moka::sync::Cache<String, Arc<VersionedPrincipal>>,
+    principals: Arc<LocalCache<VersionedPrincipal>>,
     /// Token hash → the session index last read for it, decoded (see [`DecodedIndex`]).
-    decoded: moka::sync::Cache<String, Arc<DecodedIndex>, foldhash::fast::RandomState>,
+    decoded: Arc<LocalCache<DecodedIndex>>,
 }
 
 /// A session index as Redis answered it, with what it decodes to.
@@ -308,10 +326,8 @@ impl RedisStore {
             .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", redact_url(url))))?
             .map_err(|e| unavailable(format!("{}: {e}", redact_url(url))))?;
         let conn = Connection { client, config, current: RwLock::new((0, manager)) };
-        let principals = moka::sync::Cache::new(PRINCIPAL_CACHE_CAPACITY);
-        let decoded = moka::sync::Cache::builder()
-            .max_capacity(DECODED_CACHE_CAPACITY)
-            .build_with_hasher(foldhash::fast::RandomState::default());
+        let principals = local_cache(PRINCIPAL_CACHE_CAPACITY);
+        let decoded = local_cache(DECODED_CACHE_CAPACITY);
         Ok(Self { conn: Arc::new(conn), prefix: prefix.to_owned(), timeout, principals, decoded })
     }
 
