@@ -7,6 +7,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `LORE_LISTEN` | `127.0.0.1:7071` | where LORE listens |
+//! | `LORE_SLUG` | `lore` | the app's slug: its headers are `x-<slug>-user-*`, its name the slug in capitals (a second instance as `hubble`) |
 //! | `LORE_AIRLOCK_URL` | `http://127.0.0.1:7070` | where LORE reaches airlock |
 //! | `LORE_LOGIN_URL` | `<LORE_AIRLOCK_URL>/login` | airlock's login page as browsers see it |
 //! | `LORE_PUBLIC_URL` | the request's Host | LORE's own public origin, e.g. `https://lore.example.com` |
@@ -17,56 +18,138 @@
 //! | `LORE_JWT_AUDIENCE` | `airlock` | with `LORE_JWT_ISSUER`: the audience to require |
 //! | `LORE_REVOCATION_REFRESH` | `5s` | with `LORE_JWT_ISSUER`: how often revoked service tokens are fetched |
 //!
-//! Pages: `/` (who is signed in), `/ops` (operators and admins only), `/api/whoami` (the
+//! Pages (askama templates in `edge-mw/templates/lore/`, the shared stylesheet at
+//! `/assets/airlock.css`): `/` (who is signed in, role, orgs, a sign-out button), `/ops`
+//! (operators and admins only; others get edge-mw's 403 page), `/api/whoami` (the
 //! `x-lore-*` headers LORE received, as JSON), `/health` (public), and `/api/hello` with its
 //! public twin `/public/hello` (the benchmark measures the middleware by comparing the two).
 
-use axum::extract::Path;
-use axum::http::{HeaderMap, StatusCode};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use edge_mw::{AirlockLayer, AppRole, AuthUser, require_role};
+use std::sync::Arc;
 use std::time::Duration;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 // The allocator airlock itself runs on: glibc's malloc serialises the many small allocations of
 // an HTTP round trip behind its arena locks once two runtime workers share them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+/// What every page of the app shows around its content: its name and the links to airlock.
+struct AppInfo {
+    name: String,
+    /// Airlock as browsers reach it: where the account page is and where sign-out is posted.
+    account_url: String,
+    sign_out_url: String,
+    /// LORE's own public origin, when configured; otherwise taken from each request's Host.
+    public_url: Option<String>,
 }
 
-async fn home(user: AuthUser) -> Html<String> {
-    let orgs: String = user
+/// The app information of one page: `home_url` is where sign-out brings the browser back to.
+struct AppView<'a> {
+    name: &'a str,
+    account_url: &'a str,
+    sign_out_url: &'a str,
+    home_url: String,
+}
+
+impl AppInfo {
+    fn view(&self, headers: &HeaderMap) -> AppView<'_> {
+        let home_url = match &self.public_url {
+            Some(public) => format!("{}/", public.trim_end_matches('/')),
+            // A plain-http demo on loopback: the Host the browser used.
+            None => {
+                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:7071");
+                format!("http://{host}/")
+            }
+        };
+        AppView { name: &self.name, account_url: &self.account_url, sign_out_url: &self.sign_out_url, home_url }
+    }
+}
+
+struct OrgLine {
+    name: String,
+    slug: String,
+    role: String,
+    access: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "lore/home.html")]
+struct HomePage<'a> {
+    app: AppView<'a>,
+    name: &'a str,
+    email: &'a str,
+    role: AppRole,
+    orgs: Vec<OrgLine>,
+}
+
+#[derive(Template)]
+#[template(path = "lore/ops.html")]
+struct OpsPage<'a> {
+    app: AppView<'a>,
+    name: &'a str,
+    role: AppRole,
+    is_admin: bool,
+    orgs: Vec<String>,
+}
+
+fn page(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "page did not render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response()
+        }
+    }
+}
+
+async fn home(State(app): State<Arc<AppInfo>>, headers: HeaderMap, user: AuthUser) -> Response {
+    let orgs = user
         .session_view()
         .orgs
         .iter()
-        .map(|o| {
-            let access = if user.can_operate_org(&o.slug) { "operate" } else { "read" };
-            format!("<li>{} ({}) — you may {access}</li>", escape(&o.name), o.role)
+        .map(|o| OrgLine {
+            name: o.name.clone(),
+            slug: o.slug.clone(),
+            role: o.role.to_string(),
+            access: if user.can_operate_org(&o.slug) { "operate" } else { "read" },
         })
         .collect();
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>LORE</title></head><body>\
-         <h1>LORE</h1><p>Signed in as <strong>{name}</strong> ({email})</p>\
-         <p>Your LORE role: <strong id=\"role\">{role}</strong></p><h2>Organisations</h2><ul>{orgs}</ul>\
-         <p><a href=\"/ops\">Operator page</a> · <a href=\"/api/whoami\">/api/whoami</a></p></body></html>",
-        name = escape(user.name()),
-        email = escape(user.email()),
-        role = user.role(),
-        orgs = if orgs.is_empty() { "<li>none</li>".to_owned() } else { orgs },
-    ))
+    let view = HomePage {
+        app: app.view(&headers),
+        name: user.name(),
+        email: user.email(),
+        role: user.role(),
+        orgs,
+    };
+    page(&view)
 }
 
-async fn ops(user: AuthUser) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>LORE ops</title></head><body>\
-         <h1>Operations</h1><p>Welcome, {} ({}).</p></body></html>",
-        escape(user.name()),
-        user.role()
-    ))
+async fn ops(State(app): State<Arc<AppInfo>>, headers: HeaderMap, user: AuthUser) -> Response {
+    let orgs =
+        user.session_view().orgs.iter().filter(|o| user.can_operate_org(&o.slug)).map(|o| o.name.clone()).collect();
+    let view = OpsPage {
+        app: app.view(&headers),
+        name: user.name(),
+        role: user.role(),
+        is_admin: user.role() == AppRole::Admin,
+        orgs,
+    };
+    page(&view)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+    ];
+    (headers, body).into_response()
 }
 
 /// The identity headers exactly as LORE received them.
@@ -105,13 +188,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let listen = var("LORE_LISTEN").unwrap_or_else(|| "127.0.0.1:7071".to_owned());
 
-    let mut airlock = AirlockLayer::builder("lore")
-        .airlock_url(var("LORE_AIRLOCK_URL").unwrap_or_else(|| "http://127.0.0.1:7070".to_owned()))
+    let slug = var("LORE_SLUG").unwrap_or_else(|| "lore".to_owned());
+    let airlock_url = var("LORE_AIRLOCK_URL").unwrap_or_else(|| "http://127.0.0.1:7070".to_owned());
+    // Airlock as browsers see it: the login page's origin.
+    let login_url = var("LORE_LOGIN_URL").unwrap_or_else(|| format!("{}/login", airlock_url.trim_end_matches('/')));
+    let airlock_origin = url::Url::parse(&login_url)?.origin().ascii_serialization();
+    let info = Arc::new(AppInfo {
+        name: slug.to_uppercase(),
+        account_url: format!("{airlock_origin}/account"),
+        sign_out_url: format!("{airlock_origin}/api/auth/sign-out"),
+        public_url: var("LORE_PUBLIC_URL"),
+    });
+    // No script, no framing; forms go to LORE and to airlock (sign-out) only.
+    let policy = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {airlock_origin}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+
+    let mut airlock = AirlockLayer::builder(&slug)
+        .airlock_url(airlock_url)
+        .login_url(login_url)
         .public_path("/health")
+        .public_path("/assets/*")
         .public_path("/public/*");
-    if let Some(login) = var("LORE_LOGIN_URL") {
-        airlock = airlock.login_url(login);
-    }
     if let Some(public) = var("LORE_PUBLIC_URL") {
         airlock = airlock.app_url(public);
     }
@@ -143,7 +242,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/hello", get(hello))
         .route("/public/hello", get(hello))
         .route("/health", get(|| async { "ok" }))
-        .layer(airlock);
+        .route(shared::assets::STYLESHEET_PATH, get(|| async { asset("text/css; charset=utf-8", shared::assets::STYLESHEET) }))
+        .route(shared::assets::ICON_PATH, get(|| async { asset("image/svg+xml", shared::assets::ICON) }))
+        .with_state(info)
+        .layer(airlock)
+        // edge-mw's own pages (the banner, the 403) bring their own policy; it is kept.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&policy)?));
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(%listen, "LORE is listening");

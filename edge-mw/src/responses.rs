@@ -1,10 +1,57 @@
 //! The answers the middleware gives instead of calling the app: 401 JSON, 302 to the login
 //! page, 403, and the 502 degraded banner. Built as `http::Response<String>` and converted to
 //! the app's body type by the service.
+//!
+//! The two HTML pages (the banner and the 403) are askama templates (`edge-mw/templates/`) in
+//! the look of airlock's pages. They must render while airlock is down and in any app, so they
+//! carry the shared stylesheet inline and their own Content-Security-Policy, which allows that
+//! one style element by its hash and nothing else.
 
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use askama::Template;
+use base64::Engine;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
 use std::time::Duration;
+
+/// `templates/degraded.html`.
+#[derive(Template)]
+#[template(path = "degraded.html")]
+struct DegradedPage {
+    style: &'static str,
+}
+
+/// `templates/forbidden.html`.
+#[derive(Template)]
+#[template(path = "forbidden.html")]
+struct ForbiddenPage<'a> {
+    style: &'static str,
+    needed: &'a str,
+}
+
+/// The policy of edge-mw's own pages: the inline stylesheet, by its SHA-256, and nothing else.
+static PAGE_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(shared::assets::STYLESHEET));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; form-action 'none'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+});
+
+/// The banner has nothing variable in it: rendered once.
+static DEGRADED_HTML: LazyLock<String> = LazyLock::new(|| {
+    DegradedPage { style: shared::assets::STYLESHEET }
+        .render()
+        .unwrap_or_else(|_| "Sign-in is temporarily unavailable. Please retry in a moment.".to_owned())
+});
+
+fn html_page(status: StatusCode, body: String) -> Response<String> {
+    let mut response = with_body(status, "text/html; charset=utf-8", body);
+    response.headers_mut().insert(CONTENT_SECURITY_POLICY, PAGE_POLICY.clone());
+    response
+}
 
 fn with_body(status: StatusCode, content_type: &'static str, body: String) -> Response<String> {
     let mut response = Response::new(body);
@@ -67,11 +114,9 @@ pub fn login_redirect(login_url: &url::Url, original: &str) -> Response<String> 
 /// 403: signed in, but the role is too low.
 pub fn forbidden(html: bool, needed: &str) -> Response<String> {
     if html {
-        let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden</title></head>\
-             <body><h1>Forbidden</h1><p>This page needs the {needed} role.</p></body></html>"
-        );
-        with_body(StatusCode::FORBIDDEN, "text/html; charset=utf-8", body)
+        let page = ForbiddenPage { style: shared::assets::STYLESHEET, needed };
+        let body = page.render().unwrap_or_else(|_| format!("This page needs the {needed} role."));
+        html_page(StatusCode::FORBIDDEN, body)
     } else {
         json(StatusCode::FORBIDDEN, "forbidden", &format!("this needs the {needed} role"))
     }
@@ -86,7 +131,7 @@ pub fn forbidden_because(message: &str) -> Response<String> {
 /// the login page and never a cleared cookie: an outage is not a sign-out.
 pub fn degraded(html: bool, degraded_header: &http::HeaderName, retry_after: Duration) -> Response<String> {
     let mut response = if html {
-        with_body(StatusCode::BAD_GATEWAY, "text/html; charset=utf-8", DEGRADED_PAGE.to_owned())
+        html_page(StatusCode::BAD_GATEWAY, DEGRADED_HTML.clone())
     } else {
         json(StatusCode::BAD_GATEWAY, "auth_unavailable", "sign-in is temporarily unavailable; retry shortly")
     };
@@ -95,14 +140,6 @@ pub fn degraded(html: bool, degraded_header: &http::HeaderName, retry_after: Dur
     headers.insert(degraded_header.clone(), HeaderValue::from_static("1"));
     response
 }
-
-const DEGRADED_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width\"><title>Sign-in temporarily unavailable</title>\
-<style>body{font-family:system-ui,sans-serif;margin:0}.banner{background:#fff3cd;color:#664d03;\
-border-bottom:1px solid #ffe69c;padding:1rem 1.5rem}</style></head><body>\
-<div class=\"banner\" role=\"alert\"><strong>Sign-in is temporarily unavailable.</strong> \
-We cannot check your session right now. You are still signed in; this page will work again \
-shortly. Please retry in a moment.</div></body></html>";
 
 #[cfg(feature = "axum")]
 mod axum_body {
@@ -166,5 +203,20 @@ mod tests {
         let j = degraded(false, &name, Duration::from_millis(10));
         assert_eq!(j.headers()[RETRY_AFTER], "1");
         assert!(j.body().contains("\"auth_unavailable\""));
+    }
+
+    #[test]
+    fn the_pages_allow_their_own_stylesheet_and_nothing_else() {
+        let name = http::HeaderName::from_static("x-lore-auth-degraded");
+        for page in [degraded(true, &name, Duration::from_secs(5)), forbidden(true, "operator")] {
+            let body = page.body();
+            let (_, rest) = body.split_once("<style>").expect("an inline stylesheet");
+            let (style, _) = rest.split_once("</style>").expect("a closed style element");
+            let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style));
+            let csp = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
+            assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        }
+        assert!(forbidden(true, "operator").body().contains("needs the operator role"));
     }
 }

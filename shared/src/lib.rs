@@ -3,6 +3,7 @@
 //! header names, and reading the session cookie. Nothing here does I/O.
 
 pub mod app_role;
+pub mod assets;
 pub mod cookies;
 pub mod error;
 pub mod names;

@@ -50,11 +50,7 @@ pub async fn sign_in(
     let signed_in = match state.airlock.sign_in(&body.email, &body.password, client, now).await {
         Ok(signed_in) => signed_in,
         Err(e @ (Error::InvalidCredentials | Error::RateLimited { .. })) if from_form => {
-            let mut page = pages::login_page(&state, body.redirect.as_deref(), Some(&e));
-            if let Error::RateLimited { retry_after } = e {
-                page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-            }
-            return Ok(page);
+            return Ok(pages::login_page(&state, body.redirect.as_deref(), &body.email, Some(&e)));
         }
         Err(e) => return Err(e),
     };

@@ -1,0 +1,213 @@
+//! The account page and its forms: who I am, my sessions (revoke one, sign out everywhere
+//! else) and my API tokens (create, shown once; revoke). Plain HTML forms: every POST passes the
+//! request guard's CSRF origin rule first, then answers 303 back to the page, except a token
+//! creation, which answers the page itself so that the secret never sits in a URL.
+
+use super::views::{AccountView, CreatedToken};
+use super::{AppState, render};
+use crate::audit::AuditEvent;
+use crate::error::Error;
+use crate::http::extract::{CurrentSession, Jar, PathParam, QueryParams};
+use crate::scopes::{Scope, user_power};
+use crate::sessions::CheckedSession;
+use crate::tokens::NewToken;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+pub const ACCOUNT_PATH: &str = "/account";
+
+/// What the page says after one of its forms did its work.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum Done {
+    SessionRevoked,
+    OthersRevoked,
+    TokenRevoked,
+}
+
+impl Done {
+    fn message(self) -> &'static str {
+        match self {
+            Done::SessionRevoked => "The session was revoked: that browser is signed out.",
+            Done::OthersRevoked => "Signed out everywhere else. Only this browser is still signed in.",
+            Done::TokenRevoked => "The token was revoked. It no longer works anywhere.",
+        }
+    }
+
+    fn back(self) -> Redirect {
+        let done = match self {
+            Done::SessionRevoked => "session-revoked",
+            Done::OthersRevoked => "others-revoked",
+            Done::TokenRevoked => "token-revoked",
+        };
+        Redirect::to(&format!("{ACCOUNT_PATH}?done={done}"))
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountQuery {
+    #[serde(default)]
+    done: Option<Done>,
+}
+
+/// The browser's session, or a redirect to the sign-in page that comes back here.
+async fn signed_in(state: &AppState, parts: &mut Parts) -> Result<Result<CheckedSession, Response>, Error> {
+    match CurrentSession::from_request_parts(parts, state).await {
+        Ok(CurrentSession(checked)) => Ok(Ok(checked)),
+        Err(Error::Unauthenticated(_)) => {
+            Ok(Err(Redirect::to(&format!("/login?redirect={ACCOUNT_PATH}")).into_response()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn account_view(state: &AppState, checked: &CheckedSession) -> Result<AccountView, Error> {
+    let now = crate::service::now();
+    let user = checked.user();
+    let sessions = state.airlock.sessions_of(&user.id, now).await?;
+    let tokens = state.airlock.list_tokens(&user.id, false, now).await?;
+    Ok(AccountView::new(&checked.view(), &checked.session.id, &user_power(&user.roles), sessions, tokens))
+}
+
+/// `GET /account`.
+pub async fn page(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<AccountQuery>,
+    request: Request,
+) -> Result<Response, Error> {
+    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
+        Ok(checked) => checked,
+        Err(to_login) => return Ok(to_login),
+    };
+    let mut view = account_view(&state, &checked).await?;
+    view.notice = query.done.map(Done::message);
+    render(StatusCode::OK, &view, &[])
+}
+
+/// `POST /account/sessions/{id}/revoke`. Revoking this browser's own session signs it out.
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Jar(cookies): Jar,
+    PathParam(id): PathParam<String>,
+    request: Request,
+) -> Result<Response, Error> {
+    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
+        Ok(checked) => checked,
+        Err(to_login) => return Ok(to_login),
+    };
+    let user = checked.user();
+    let revoked = state.airlock.revoke_session(&id, Some(&user.id), crate::service::now()).await?;
+    state.airlock.audit(AuditEvent::new("session.revoke").actor(&user.email).subject(&revoked.id)).await;
+    if revoked.id == checked.session.id {
+        state.cookie.clear(&cookies);
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(Done::SessionRevoked.back().into_response())
+}
+
+/// `POST /account/sessions/revoke-others`.
+pub async fn revoke_others(State(state): State<AppState>, request: Request) -> Result<Response, Error> {
+    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
+        Ok(checked) => checked,
+        Err(to_login) => return Ok(to_login),
+    };
+    let user = checked.user();
+    let count = state.airlock.revoke_sessions_of(&user.id, Some(&checked.session.id)).await?;
+    let subject = format!("{count} other sessions");
+    state.airlock.audit(AuditEvent::new("session.revoke").actor(&user.email).subject(&subject)).await;
+    Ok(Done::OthersRevoked.back().into_response())
+}
+
+/// The token form, as browsers send it: `name`, `scopes` once per ticked box, `expires_days`
+/// (empty for never).
+fn parse_token_form(body: &[u8]) -> Result<NewToken, Error> {
+    let mut name = None;
+    let mut scopes = Vec::new();
+    let mut expires_days = None;
+    for (key, value) in url::form_urlencoded::parse(body) {
+        match &*key {
+            "name" => name = Some(value.trim().to_owned()),
+            "scopes" => scopes.push(value.parse::<Scope>().map_err(|_| Error::bad_request("unknown scope"))?),
+            "expires_days" if value.trim().is_empty() => {}
+            "expires_days" => {
+                let days = value.trim().parse::<u32>();
+                expires_days = Some(days.map_err(|_| Error::bad_request("the expiry must be a number of days"))?);
+            }
+            _ => {}
+        }
+    }
+    let name = name.filter(|n| !n.is_empty()).ok_or_else(|| Error::bad_request("give the token a name"))?;
+    if scopes.is_empty() {
+        return Err(Error::bad_request("tick at least one scope"));
+    }
+    Ok(NewToken { name, scopes: Some(scopes), role: None, expires_days })
+}
+
+/// `POST /account/tokens`: creates a token and shows its secret once, on the page this answers.
+pub async fn create_token(State(state): State<AppState>, request: Request) -> Result<Response, Error> {
+    let (mut parts, body) = request.into_parts();
+    let checked = match signed_in(&state, &mut parts).await? {
+        Ok(checked) => checked,
+        Err(to_login) => return Ok(to_login),
+    };
+    // Read within the request guard's body limit (413 past it).
+    let body = Bytes::from_request(Request::from_parts(parts, body), &state).await?;
+    let user = checked.user();
+    let now = crate::service::now();
+    let created = match parse_token_form(&body) {
+        Ok(new) => state.airlock.create_token(user, &user_power(&user.roles), new, now).await,
+        Err(e) => Err(e),
+    };
+    let issued = match created {
+        Ok(issued) => issued,
+        Err(e @ (Error::BadRequest(_) | Error::Conflict(_) | Error::Forbidden(_))) => {
+            let mut view = account_view(&state, &checked).await?;
+            let status = e.status();
+            view.error = Some(format!("The token was not created: {e}."));
+            return render(status, &view, &[]);
+        }
+        Err(e) => return Err(e),
+    };
+    state.airlock.audit(AuditEvent::new("token.create").actor(&user.email).subject(&issued.record.id)).await;
+    let mut view = account_view(&state, &checked).await?;
+    view.created = Some(CreatedToken { name: issued.record.name, secret: issued.secret });
+    render(StatusCode::OK, &view, &[])
+}
+
+/// `POST /account/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+    request: Request,
+) -> Result<Response, Error> {
+    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
+        Ok(checked) => checked,
+        Err(to_login) => return Ok(to_login),
+    };
+    let user = checked.user();
+    let token = state.airlock.revoke_token(&user.id, &id, crate::service::now()).await?;
+    state.airlock.audit(AuditEvent::new("token.revoke").actor(&user.email).subject(&token.id)).await;
+    Ok(Done::TokenRevoked.back().into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_form_reads_repeated_scopes_and_an_optional_expiry() {
+        let new = parse_token_form(b"name=ci+deploy&scopes=read&scopes=write&expires_days=30").unwrap();
+        assert_eq!(new.name, "ci deploy");
+        assert_eq!(new.scopes, Some(vec![Scope::Read, Scope::Write]));
+        assert_eq!(new.expires_days, Some(30));
+        let never = parse_token_form(b"name=x&scopes=read&expires_days=").unwrap();
+        assert_eq!(never.expires_days, None);
+        for bad in [&b"scopes=read"[..], b"name=x", b"name=x&scopes=root", b"name=x&scopes=read&expires_days=soon"] {
+            assert!(matches!(parse_token_form(bad), Err(Error::BadRequest(_))), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}
