@@ -6,6 +6,7 @@
 //! builds its binary).
 
 pub mod airlock;
+pub mod browser;
 pub mod lore;
 pub mod proxy;
 pub mod redis;

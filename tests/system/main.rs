@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod bad_input;
+mod browser;
 mod compose;
 mod edge;
 mod edge_jwt;

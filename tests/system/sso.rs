@@ -246,7 +246,7 @@ async fn browser_flow_login_redirect_form_sign_in_and_sign_out_across_subdomains
     let home = browser.get(&target).header(ACCEPT, HTML).send().await.unwrap();
     assert_eq!(home.status(), StatusCode::OK);
     let home = home.text().await.unwrap();
-    assert!(home.contains("<h1>LORE</h1>") && home.contains(ADA.0), "{home}");
+    assert!(home.contains(r#"<a class="brand" href="/">LORE</a>"#) && home.contains(ADA.0), "{home}");
     assert_eq!(whoami(&browser, LORE).await.status(), StatusCode::OK);
 
     // 5. Sign-out at airlock (a button on LORE posting to airlock: a trusted origin) ends the

@@ -26,7 +26,10 @@ impl LoginView {
     pub fn new(own: &Url, redirect: Option<&Url>, email: &str, error: Option<&Error>) -> Self {
         let returning_to = redirect
             .filter(|url| url.origin() != own.origin())
-            .and_then(|url| url.host_str().map(str::to_owned));
+            .and_then(|url| {
+                let host = url.host_str()?;
+                Some(url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}")))
+            });
         Self {
             error: error.map(sign_in_error),
             returning_to,
