@@ -121,13 +121,7 @@ async fn home(State(app): State<Arc<AppInfo>>, headers: HeaderMap, user: AuthUse
             access: if user.can_operate_org(&o.slug) { "operate" } else { "read" },
         })
         .collect();
-    let view = HomePage {
-        app: app.view(&headers),
-        name: user.name(),
-        email: user.email(),
-        role: user.role(),
-        orgs,
-    };
+    let view = HomePage { app: app.view(&headers), name: user.name(), email: user.email(), role: user.role(), orgs };
     page(&view)
 }
 
@@ -242,12 +236,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/hello", get(hello))
         .route("/public/hello", get(hello))
         .route("/health", get(|| async { "ok" }))
-        .route(shared::assets::STYLESHEET_PATH, get(|| async { asset("text/css; charset=utf-8", shared::assets::STYLESHEET) }))
+        .route(
+            shared::assets::STYLESHEET_PATH,
+            get(|| async { asset("text/css; charset=utf-8", shared::assets::STYLESHEET) }),
+        )
         .route(shared::assets::ICON_PATH, get(|| async { asset("image/svg+xml", shared::assets::ICON) }))
         .with_state(info)
         .layer(airlock)
         // edge-mw's own pages (the banner, the 403) bring their own policy; it is kept.
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&policy)?));
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&policy)?,
+        ));
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(%listen, "LORE is listening");

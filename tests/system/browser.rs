@@ -64,7 +64,10 @@ fn home_trusting_the_dev_ca(home: &Path) {
     std::fs::write(&ca, dev_certificate().ca.as_ref()).unwrap();
     let db_arg = format!("sql:{}", db.display());
     let run = |args: &[&str]| {
-        let out = Command::new("certutil").args(args).output().expect("certutil is missing: ./scripts/test installs libnss3-tools");
+        let out = Command::new("certutil")
+            .args(args)
+            .output()
+            .expect("certutil is missing: ./scripts/test installs libnss3-tools");
         assert!(out.status.success(), "certutil {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     run(&["-d", &db_arg, "-N", "--empty-password"]);

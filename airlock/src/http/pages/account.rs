@@ -13,36 +13,38 @@ use crate::sessions::CheckedSession;
 use crate::tokens::NewToken;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 pub const ACCOUNT_PATH: &str = "/account";
 
-/// What the page says after one of its forms did its work.
+/// What the page says after one of its forms revoked something (`?done=`).
 #[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "kebab-case")]
-pub enum Done {
-    SessionRevoked,
-    OthersRevoked,
-    TokenRevoked,
+pub enum Revoked {
+    #[serde(rename = "session-revoked")]
+    Session,
+    #[serde(rename = "others-revoked")]
+    OtherSessions,
+    #[serde(rename = "token-revoked")]
+    Token,
 }
 
-impl Done {
+impl Revoked {
     fn message(self) -> &'static str {
         match self {
-            Done::SessionRevoked => "The session was revoked: that browser is signed out.",
-            Done::OthersRevoked => "Signed out everywhere else. Only this browser is still signed in.",
-            Done::TokenRevoked => "The token was revoked. It no longer works anywhere.",
+            Revoked::Session => "The session was revoked: that browser is signed out.",
+            Revoked::OtherSessions => "Signed out everywhere else. Only this browser is still signed in.",
+            Revoked::Token => "The token was revoked. It no longer works anywhere.",
         }
     }
 
     fn back(self) -> Redirect {
         let done = match self {
-            Done::SessionRevoked => "session-revoked",
-            Done::OthersRevoked => "others-revoked",
-            Done::TokenRevoked => "token-revoked",
+            Revoked::Session => "session-revoked",
+            Revoked::OtherSessions => "others-revoked",
+            Revoked::Token => "token-revoked",
         };
         Redirect::to(&format!("{ACCOUNT_PATH}?done={done}"))
     }
@@ -51,7 +53,7 @@ impl Done {
 #[derive(Deserialize, Default)]
 pub struct AccountQuery {
     #[serde(default)]
-    done: Option<Done>,
+    done: Option<Revoked>,
 }
 
 /// The browser's session, or a redirect to the sign-in page that comes back here.
@@ -84,7 +86,7 @@ pub async fn page(
         Err(to_login) => return Ok(to_login),
     };
     let mut view = account_view(&state, &checked).await?;
-    view.notice = query.done.map(Done::message);
+    view.notice = query.done.map(Revoked::message);
     render(StatusCode::OK, &view, &[])
 }
 
@@ -106,7 +108,7 @@ pub async fn revoke_session(
         state.cookie.clear(&cookies);
         return Ok(Redirect::to("/login").into_response());
     }
-    Ok(Done::SessionRevoked.back().into_response())
+    Ok(Revoked::Session.back().into_response())
 }
 
 /// `POST /account/sessions/revoke-others`.
@@ -119,7 +121,7 @@ pub async fn revoke_others(State(state): State<AppState>, request: Request) -> R
     let count = state.airlock.revoke_sessions_of(&user.id, Some(&checked.session.id)).await?;
     let subject = format!("{count} other sessions");
     state.airlock.audit(AuditEvent::new("session.revoke").actor(&user.email).subject(&subject)).await;
-    Ok(Done::OthersRevoked.back().into_response())
+    Ok(Revoked::OtherSessions.back().into_response())
 }
 
 /// The token form, as browsers send it: `name`, `scopes` once per ticked box, `expires_days`
@@ -191,7 +193,7 @@ pub async fn revoke_token(
     let user = checked.user();
     let token = state.airlock.revoke_token(&user.id, &id, crate::service::now()).await?;
     state.airlock.audit(AuditEvent::new("token.revoke").actor(&user.email).subject(&token.id)).await;
-    Ok(Done::TokenRevoked.back().into_response())
+    Ok(Revoked::Token.back().into_response())
 }
 
 #[cfg(test)]

@@ -24,12 +24,10 @@ pub struct LoginView {
 
 impl LoginView {
     pub fn new(own: &Url, redirect: Option<&Url>, email: &str, error: Option<&Error>) -> Self {
-        let returning_to = redirect
-            .filter(|url| url.origin() != own.origin())
-            .and_then(|url| {
-                let host = url.host_str()?;
-                Some(url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}")))
-            });
+        let returning_to = redirect.filter(|url| url.origin() != own.origin()).and_then(|url| {
+            let host = url.host_str()?;
+            Some(url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}")))
+        });
         Self {
             error: error.map(sign_in_error),
             returning_to,
@@ -253,11 +251,13 @@ mod tests {
 
     #[test]
     fn user_agents_get_a_friendly_summary() {
-        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
         assert_eq!(summarise_user_agent(chrome), "Chrome on Linux");
         let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120 Safari/537.36 Edg/120";
         assert_eq!(summarise_user_agent(edge), "Edge on Windows");
-        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Safari/604.1";
+        let iphone =
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Safari/604.1";
         assert_eq!(summarise_user_agent(iphone), "Safari on iPhone");
         assert_eq!(summarise_user_agent("curl/8.5.0"), "curl");
         assert_eq!(summarise_user_agent(""), "Unknown client");
@@ -272,8 +272,9 @@ mod tests {
             email: "\"><img src=x onerror=alert(1)>".into(),
         };
         let html = view.render().unwrap();
-        assert!(!html.contains("<script>alert"), "{html}");
-        assert!(!html.contains("<img src=x"), "{html}");
-        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+        // askama writes `<` as `&#60;` and `"` as `&#34;`.
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+        assert!(html.contains("value=\"&#34;&#62;&#60;img src=x onerror=alert(1)&#62;\""), "{html}");
     }
 }
