@@ -31,6 +31,16 @@ impl AirlockOptions {
         Self { store: Some(url.to_owned()), ..Self::default() }
     }
 
+    /// Airlock as deployed for subdomains of `example.test`: not `--dev`, served (behind a TLS
+    /// front) as `public_url`, the cookie on `example.test`, trusting `trusted_origins`.
+    pub fn example_test(public_url: &str, trusted_origins: &str) -> Self {
+        Self { dev: false, ..Self::default() }
+            .env("AIRLOCK_PUBLIC_URL", public_url)
+            .env("AIRLOCK_COOKIE_DOMAIN", "example.test")
+            .env("AIRLOCK_SECRET", "an-airlock-test-secret-of-32-chars!!")
+            .env("AIRLOCK_TRUSTED_ORIGINS", trusted_origins)
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.insert(key.to_owned(), value.to_owned());
         self

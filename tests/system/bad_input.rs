@@ -784,12 +784,16 @@ async fn failed_sign_in_does_not_tell_whether_the_email_exists() {
     assert_eq!(body["error"], "invalid_credentials", "{body}");
     assert!(!unknown.2.to_lowercase().contains("nobody") && !unknown.2.contains("not found"), "{}", unknown.2);
 
-    // The form flow: the same page either way.
+    // The form flow: the same page either way, but for the email the person typed, which the
+    // page keeps in its field.
     let form = |email: &'static str, password: &'static str| {
         bare().post(process.at("/api/auth/sign-in")).form(&[("email", email), ("password", password)]).send()
     };
-    let unknown = answer(form("nobody@example.com", ADMIN_PASSWORD).await.unwrap()).await;
-    let wrong = answer(form(ADMIN_EMAIL, "not-the-password").await.unwrap()).await;
+    let mut unknown = answer(form("nobody@example.com", ADMIN_PASSWORD).await.unwrap()).await;
+    let mut wrong = answer(form(ADMIN_EMAIL, "not-the-password").await.unwrap()).await;
+    assert!(unknown.2.contains(r#"value="nobody@example.com""#), "{}", unknown.2);
+    unknown.2 = unknown.2.replace("nobody@example.com", "TYPED");
+    wrong.2 = wrong.2.replace(ADMIN_EMAIL, "TYPED");
     assert_eq!(unknown, wrong);
     assert_eq!(unknown.0, 401);
 }

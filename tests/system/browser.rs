@@ -95,15 +95,8 @@ async fn one_sign_in_across_subdomains_over_tls_in_chromium() {
     const AIRLOCK: &str = "https://airlock.example.test";
     const LORE: &str = "https://lore.example.test";
     const HUBBLE: &str = "https://hubble.example.test";
-    let airlock = AirlockProcess::start(AirlockOptions {
-        dev: false,
-        ..AirlockOptions::default()
-            .env("AIRLOCK_PUBLIC_URL", AIRLOCK)
-            .env("AIRLOCK_COOKIE_DOMAIN", "example.test")
-            .env("AIRLOCK_SECRET", "an-airlock-test-secret-of-32-chars!!")
-            .env("AIRLOCK_TRUSTED_ORIGINS", &format!("lore={LORE},hubble={HUBBLE}"))
-    })
-    .await;
+    let trusted = format!("lore={LORE},hubble={HUBBLE}");
+    let airlock = AirlockProcess::start(AirlockOptions::example_test(AIRLOCK, &trusted)).await;
     let login = format!("{AIRLOCK}/login");
     let lore = LoreProcess::start(&airlock.url, &[("LORE_PUBLIC_URL", LORE), ("LORE_LOGIN_URL", &login)]).await;
     let hubble = LoreProcess::start(

@@ -235,8 +235,15 @@ async fn the_html_page_shows_who_is_signed_in() {
         reqwest::Client::new().get(lore.at("/")).header(COOKIE, &olga).header(ACCEPT, HTML).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("olga@example.com") && html.contains("<strong id=\"role\">operator</strong>"), "{html}");
-    assert!(html.contains("Acme (operator)"), "{html}");
+    assert!(
+        html.contains("olga@example.com") && html.contains(r#"<span class="badge" id="role">operator</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("<strong>Acme</strong>")
+            && html.contains(r#"<span class="badge">operator</span> you may operate"#),
+        "{html}"
+    );
 }
 
 /// Airlock's count of valid session checks, from `GET /metrics`.

@@ -457,7 +457,9 @@ async fn the_login_page_works_without_javascript() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 401);
-    assert!(bad.text().await.unwrap().contains("invalid email or password"));
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("That email and password do not match"), "{bad}");
+    assert!(bad.contains(&format!(r#"value="{ADMIN_EMAIL}""#)), "the typed email is kept: {bad}");
 
     let good = client
         .post(airlock.at("/api/auth/sign-in"))
@@ -467,7 +469,9 @@ async fn the_login_page_works_without_javascript() {
         .unwrap();
     assert_eq!(good.status(), 303);
     assert_eq!(good.headers()["location"], format!("{}/", airlock.url).as_str());
-    let home = client.get(airlock.at("/")).send().await.unwrap().text().await.unwrap();
+    let root = client.get(airlock.at("/")).send().await.unwrap();
+    assert_eq!((root.status().as_u16(), root.headers()["location"].to_str().unwrap()), (303, "/account"));
+    let home = client.get(airlock.at("/account")).send().await.unwrap().text().await.unwrap();
     assert!(home.contains(ADMIN_EMAIL), "the account page shows who is signed in");
 }
 

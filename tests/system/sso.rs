@@ -34,15 +34,7 @@ struct Sso {
 
 impl Sso {
     async fn start() -> Self {
-        let airlock = AirlockProcess::start(AirlockOptions {
-            dev: false,
-            ..AirlockOptions::default()
-                .env("AIRLOCK_PUBLIC_URL", AIRLOCK)
-                .env("AIRLOCK_COOKIE_DOMAIN", "example.test")
-                .env("AIRLOCK_SECRET", "an-airlock-test-secret-of-32-chars!!")
-                .env("AIRLOCK_TRUSTED_ORIGINS", &format!("lore={LORE}"))
-        })
-        .await;
+        let airlock = AirlockProcess::start(AirlockOptions::example_test(AIRLOCK, &format!("lore={LORE}"))).await;
         let lore = LoreProcess::start(
             &airlock.url,
             &[("LORE_PUBLIC_URL", LORE), ("LORE_LOGIN_URL", &format!("{AIRLOCK}/login"))],

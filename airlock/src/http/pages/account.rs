@@ -56,14 +56,21 @@ pub struct AccountQuery {
     done: Option<Revoked>,
 }
 
-/// The browser's session, or a redirect to the sign-in page that comes back here.
-async fn signed_in(state: &AppState, parts: &mut Parts) -> Result<Result<CheckedSession, Response>, Error> {
-    match CurrentSession::from_request_parts(parts, state).await {
-        Ok(CurrentSession(checked)) => Ok(Ok(checked)),
-        Err(Error::Unauthenticated(_)) => {
-            Ok(Err(Redirect::to(&format!("/login?redirect={ACCOUNT_PATH}")).into_response()))
+/// The browser's session, for a page: without one, the browser is sent to sign in and come
+/// back to the account page.
+pub struct PageSession(pub CheckedSession);
+
+impl FromRequestParts<AppState> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match CurrentSession::from_request_parts(parts, state).await {
+            Ok(CurrentSession(checked)) => Ok(PageSession(checked)),
+            Err(Error::Unauthenticated(_)) => {
+                Err(Redirect::to(&format!("/login?redirect={ACCOUNT_PATH}")).into_response())
+            }
+            Err(e) => Err(e.into_response()),
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -78,13 +85,9 @@ async fn account_view(state: &AppState, checked: &CheckedSession) -> Result<Acco
 /// `GET /account`.
 pub async fn page(
     State(state): State<AppState>,
+    PageSession(checked): PageSession,
     QueryParams(query): QueryParams<AccountQuery>,
-    request: Request,
 ) -> Result<Response, Error> {
-    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
-        Ok(checked) => checked,
-        Err(to_login) => return Ok(to_login),
-    };
     let mut view = account_view(&state, &checked).await?;
     view.notice = query.done.map(Revoked::message);
     render(StatusCode::OK, &view, &[])
@@ -94,13 +97,9 @@ pub async fn page(
 pub async fn revoke_session(
     State(state): State<AppState>,
     Jar(cookies): Jar,
+    PageSession(checked): PageSession,
     PathParam(id): PathParam<String>,
-    request: Request,
 ) -> Result<Response, Error> {
-    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
-        Ok(checked) => checked,
-        Err(to_login) => return Ok(to_login),
-    };
     let user = checked.user();
     let revoked = state.airlock.revoke_session(&id, Some(&user.id), crate::service::now()).await?;
     state.airlock.audit(AuditEvent::new("session.revoke").actor(&user.email).subject(&revoked.id)).await;
@@ -112,11 +111,10 @@ pub async fn revoke_session(
 }
 
 /// `POST /account/sessions/revoke-others`.
-pub async fn revoke_others(State(state): State<AppState>, request: Request) -> Result<Response, Error> {
-    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
-        Ok(checked) => checked,
-        Err(to_login) => return Ok(to_login),
-    };
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    PageSession(checked): PageSession,
+) -> Result<Response, Error> {
     let user = checked.user();
     let count = state.airlock.revoke_sessions_of(&user.id, Some(&checked.session.id)).await?;
     let subject = format!("{count} other sessions");
@@ -150,14 +148,13 @@ fn parse_token_form(body: &[u8]) -> Result<NewToken, Error> {
 }
 
 /// `POST /account/tokens`: creates a token and shows its secret once, on the page this answers.
-pub async fn create_token(State(state): State<AppState>, request: Request) -> Result<Response, Error> {
-    let (mut parts, body) = request.into_parts();
-    let checked = match signed_in(&state, &mut parts).await? {
-        Ok(checked) => checked,
-        Err(to_login) => return Ok(to_login),
-    };
+pub async fn create_token(
+    State(state): State<AppState>,
+    PageSession(checked): PageSession,
+    request: Request,
+) -> Result<Response, Error> {
     // Read within the request guard's body limit (413 past it).
-    let body = Bytes::from_request(Request::from_parts(parts, body), &state).await?;
+    let body = Bytes::from_request(request, &state).await?;
     let user = checked.user();
     let now = crate::service::now();
     let created = match parse_token_form(&body) {
@@ -183,13 +180,9 @@ pub async fn create_token(State(state): State<AppState>, request: Request) -> Re
 /// `POST /account/tokens/{id}/revoke`.
 pub async fn revoke_token(
     State(state): State<AppState>,
+    PageSession(checked): PageSession,
     PathParam(id): PathParam<String>,
-    request: Request,
 ) -> Result<Response, Error> {
-    let checked = match signed_in(&state, &mut request.into_parts().0).await? {
-        Ok(checked) => checked,
-        Err(to_login) => return Ok(to_login),
-    };
     let user = checked.user();
     let token = state.airlock.revoke_token(&user.id, &id, crate::service::now()).await?;
     state.airlock.audit(AuditEvent::new("token.revoke").actor(&user.email).subject(&token.id)).await;
