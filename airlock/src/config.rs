@@ -214,10 +214,21 @@ fn parse_store(value: &str) -> Result<StoreUrl> {
         }
         return Ok(StoreUrl::Embedded(PathBuf::from(path)));
     }
+    if value.starts_with("redis+cluster://") || value.starts_with("rediss+cluster://") {
+        return Err(Error::config("store", "Redis Cluster is not supported yet: use a standalone Redis or Sentinel"));
+    }
+    if value.starts_with("rediss+sentinel://") {
+        return Err(Error::config("store", "TLS to sentinels is not supported yet: use redis+sentinel://"));
+    }
+    if value.starts_with("redis+sentinel://") {
+        // Checked here, so that a malformed URL stops startup with its own line.
+        crate::store::redis::SentinelUrl::parse(value)?;
+        return Ok(StoreUrl::Redis(value.to_owned()));
+    }
     if value.starts_with("redis://") || value.starts_with("rediss://") || value.starts_with("redis+unix://") {
         return Ok(StoreUrl::Redis(value.to_owned()));
     }
-    Err(Error::config("store", format!("`{value}` is neither embedded:PATH nor a redis:// URL")))
+    Err(Error::config("store", format!("`{value}` is neither embedded:PATH nor a redis:// or redis+sentinel:// URL")))
 }
 
 impl Config {

@@ -24,11 +24,24 @@ impl RedisServer {
         Self::launch(true)
     }
 
+    /// A Redis replicating `master` (`--replicaof`), keeping nothing on disk.
+    pub fn start_replica_of(master: &RedisServer) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        let mut server = Self { port: free_port(), dir, persistent: false, child: None };
+        server.spawn_with(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+        server
+    }
+
     fn launch(persistent: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         let mut server = Self { port: free_port(), dir, persistent, child: None };
         server.spawn();
         server
+    }
+
+    /// `INFO <section>` as text.
+    pub fn info(&self, section: &str) -> String {
+        redis::cmd("INFO").arg(section).query(&mut self.connection()).unwrap_or_default()
     }
 
     fn spawn(&mut self) {
@@ -137,6 +150,110 @@ impl RedisServer {
             out.push_str(&format!("{key} => {}\n", value.join(" | ")));
         }
         out
+    }
+}
+
+/// Three (or more) `redis-server --sentinel` processes watching one master, named `mymaster`,
+/// with a quorum of 2 and test-friendly timeouts (the master is judged down after
+/// `down_after`; Redis's default is 30 s).
+pub struct Sentinels {
+    pub ports: Vec<u16>,
+    _dir: TempDir,
+    children: Vec<Child>,
+}
+
+pub const SENTINEL_MASTER: &str = "mymaster";
+
+impl Sentinels {
+    pub fn start(master: &RedisServer, count: usize, down_after: Duration) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for sentinels");
+        let mut ports = Vec::new();
+        let mut children = Vec::new();
+        for n in 0..count {
+            let port = free_port();
+            // Sentinel rewrites its configuration file: each gets a writable one of its own.
+            let conf = dir.path().join(format!("sentinel-{n}.conf"));
+            let text = format!(
+                "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {dir}\n\
+                 sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 2\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER} {down}\n\
+                 sentinel failover-timeout {SENTINEL_MASTER} 10000\n\
+                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
+                dir = dir.path().display(),
+                master = master.port,
+                down = down_after.as_millis(),
+            );
+            std::fs::write(&conf, text).expect("write sentinel.conf");
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start redis-server --sentinel");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "sentinel did not listen on {port} within 10 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            ports.push(port);
+            children.push(child);
+        }
+        Self { ports, _dir: dir, children }
+    }
+
+    /// `redis+sentinel://127.0.0.1:p1,…/mymaster/0`, as airlock takes it.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        format!("redis+sentinel://{}/{SENTINEL_MASTER}/0", hosts.join(","))
+    }
+
+    fn ask(&self, port: u16, args: &[&str]) -> Option<redis::Value> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(2)).ok()?;
+        let mut cmd = redis::cmd("SENTINEL");
+        for arg in args {
+            cmd.arg(*arg);
+        }
+        cmd.query(&mut conn).ok()
+    }
+
+    /// The master's port as the first sentinel names it now.
+    pub fn master_port(&self) -> Option<u16> {
+        let value = self.ask(self.ports[0], &["get-master-addr-by-name", SENTINEL_MASTER])?;
+        let (_, port): (String, String) = redis::from_redis_value(value).ok()?;
+        port.parse().ok()
+    }
+
+    /// Waits until every sentinel knows the others and `replicas` replicas: only then can a
+    /// failover be voted and carried out.
+    pub fn wait_until_ready(&self, replicas: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = self.ports.iter().all(|&port| {
+                let sentinels = self.ask(port, &["sentinels", SENTINEL_MASTER]);
+                let known = self.ask(port, &["replicas", SENTINEL_MASTER]);
+                let count = |v: Option<redis::Value>| match v {
+                    Some(redis::Value::Array(items)) => items.len(),
+                    _ => 0,
+                };
+                count(sentinels) + 1 >= self.ports.len() && count(known) >= replicas
+            });
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the sentinels did not see each other and the replicas within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Sentinels {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod jwt;
 mod metrics;
 mod proxies;
 mod secrets;
+mod sentinel;
 mod sessions;
 mod sso;
 mod store_suite;

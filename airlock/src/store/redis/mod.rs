@@ -35,13 +35,18 @@ use crate::grants::GrantRecord;
 use crate::keys::KeyRecord;
 use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+mod connection;
+
+pub use connection::SentinelUrl;
+use connection::{Connection, connection_lost};
+use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::OrgRole;
 use std::future::Future;
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -230,49 +235,28 @@ const PRINCIPAL_CACHE_CAPACITY: u64 = 100_000;
 /// dropped and decoded again on their next check.
 const DECODED_CACHE_CAPACITY: u64 = 20_000;
 
-/// The connection in use, and how to make a new one.
-///
-/// The [`ConnectionManager`] replaces a connection that reports itself closed or reset. It does
-/// not replace one that merely stops answering (a lost NAT or conntrack entry, a vanished host, a
-/// failed-over address: no FIN, no RST), and would time out on it for as long as the kernel
-/// keeps the socket, which is many minutes. So a command that times out retires its manager:
-/// the next command connects afresh. Like go-redis discarding a connection after a timeout, this
-/// also never reuses a stream whose state is unknown.
-struct Connection {
-    client: redis::Client,
-    config: ConnectionManagerConfig,
-    /// The manager and its generation, so concurrent timeouts retire it only once.
-    current: RwLock<(u64, ConnectionManager)>,
-}
+/// What a command bounded by the store timeout gave: its value, or its error with the connection
+/// generation it ran on (`None`: it failed while connecting), or nothing in time.
+type Bounded<T> = std::result::Result<
+    std::result::Result<T, (Option<u64>, redis::RedisError)>,
+    tokio::time::error::Elapsed,
+>;
 
-impl Connection {
-    fn get(&self) -> (u64, ConnectionManager) {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
-    }
+/// `seen` before a command reached a connection.
+const NOT_CONNECTED: u64 = u64::MAX;
 
-    /// Replaces the manager of generation `seen` with a lazy one, unless that was done already.
-    fn retire(&self, seen: u64) {
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        if current.0 != seen {
-            return;
-        }
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
-            Ok(fresh) => {
-                *current = (seen + 1, fresh);
-                tracing::warn!("redis did not answer in time; the next command opens a new connection");
-            }
-            Err(e) => tracing::warn!(error = %e, "redis: cannot prepare a new connection"),
-        }
+/// How many replicas a master's `ROLE` answer lists (`["master", offset, [[ip, port, offset]…]]`).
+fn connected_replicas(role: &redis::Value) -> usize {
+    match role {
+        redis::Value::Array(parts) => match parts.get(2) {
+            Some(redis::Value::Array(replicas)) => replicas.len(),
+            _ => 0,
+        },
+        _ => 0,
     }
 }
 
-/// Whether a command failed because its connection was gone: closed, reset or refused. The
-/// manager has then already begun a new connection, so a retry is sent on that one.
-fn connection_lost(e: &redis::RedisError) -> bool {
-    e.is_connection_dropped() || e.is_connection_refusal()
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Error {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> Error {
     Error::StoreUnavailable(format!("redis: {e}"))
 }
 
@@ -310,22 +294,12 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl RedisStore {
-    /// Connects, failing within `timeout` when Redis cannot be reached. Later outages do not
-    /// need a restart: the connection manager reconnects in the background, and every command
-    /// fails fast (bounded by `timeout`) meanwhile.
+    /// Connects (to a standalone Redis, or to the master the sentinels name), failing within
+    /// `timeout` when Redis cannot be reached. Later outages do not need a restart: the
+    /// connection is re-established (behind sentinels: the master resolved again) by the next
+    /// command, and every command fails fast (bounded by `timeout`) meanwhile.
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::config("store", format!("invalid Redis URL {}: {e}", redact_url(url))))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client.clone(), config.clone()))
-            .await
-            .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", redact_url(url))))?
-            .map_err(|e| unavailable(format!("{}: {e}", redact_url(url))))?;
-        let conn = Connection { client, config, current: RwLock::new((0, manager)) };
+        let conn = Connection::open(url, timeout).await?;
         let principals = local_cache(PRINCIPAL_CACHE_CAPACITY);
         let decoded = local_cache(DECODED_CACHE_CAPACITY);
         Ok(Self { conn: Arc::new(conn), prefix: prefix.to_owned(), timeout, principals, decoded })
@@ -349,52 +323,108 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let (generation, conn) = self.conn.get();
-        let started = std::time::Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, op(conn)).await;
-        crate::telemetry::store_call(started.elapsed());
-        self.settle(generation, outcome)
+        self.bounded(async |conn: ConnectionManager| op(conn).await).await
+    }
+
+    /// [`Self::run`] for a revocation (sign-out, session or token revoke, disable), which a
+    /// failover must never undo. Replication is asynchronous: a revocation acknowledged by a
+    /// master that dies a moment later could be lost with it, and the session come back. So
+    /// where the master has replicas, the answer waits (`WAIT`) until one of them holds the
+    /// change, within the store timeout. Behind sentinels a replica is always expected: a master
+    /// that lists none (cut off from them, or about to be demoted) cannot make a revocation
+    /// durable, and the answer is a 503 (the client retries) rather than a 200 that a failover
+    /// could take back.
+    async fn run_durable<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let wait_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let expects_replicas = self.conn.expects_replicas();
+        let (value, replicas, acknowledged) = self
+            .bounded(async |mut conn: ConnectionManager| {
+                let value = op(conn.clone()).await?;
+                // On the same connection, so that WAIT covers the write just made.
+                let role: redis::Value = redis::cmd("ROLE").query_async(&mut conn).await?;
+                let replicas = connected_replicas(&role);
+                let acknowledged: i64 = if replicas > 0 {
+                    redis::cmd("WAIT").arg(1).arg(wait_ms).query_async(&mut conn).await?
+                } else {
+                    0
+                };
+                Ok((value, replicas, acknowledged))
+            })
+            .await?;
+        if (replicas > 0 || expects_replicas) && acknowledged < 1 {
+            crate::telemetry::store_error();
+            return Err(unavailable(format!(
+                "no replica acknowledged the revocation within {:?} ({replicas} connected); \
+                 it is not answered as done",
+                self.timeout
+            )));
+        }
+        Ok(value)
     }
 
     /// Runs a read, bounded by the store timeout. A read is safe to send twice, so when its
-    /// connection turns out to be gone (Redis restarted since the last command, typically) it is
-    /// sent once more on the new connection: the first call after Redis comes back succeeds
-    /// instead of answering 503.
+    /// connection turns out to be gone (Redis restarted since the last command, or the master
+    /// failed over) it is sent once more on a new connection: the first call after Redis comes
+    /// back succeeds instead of answering 503.
     async fn read<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let (generation, conn) = self.conn.get();
+        let started = std::time::Instant::now();
+        let seen = AtomicU64::new(NOT_CONNECTED);
         let attempts = async {
+            let (generation, conn) = self.conn.get().await.map_err(|e| (None, e))?;
+            seen.store(generation, Ordering::Relaxed);
             match op(conn.clone()).await {
-                Err(e) if connection_lost(&e) => op(conn).await,
-                done => done,
+                Err(e) if connection_lost(&e) => {
+                    self.conn.after_error(generation, Some(&e));
+                    let (generation, conn) = self.conn.get().await.map_err(|e| (None, e))?;
+                    seen.store(generation, Ordering::Relaxed);
+                    op(conn).await.map_err(|e| (Some(generation), e))
+                }
+                done => done.map_err(|e| (Some(generation), e)),
             }
         };
-        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(self.timeout, attempts).await;
         crate::telemetry::store_call(started.elapsed());
-        self.settle(generation, outcome)
+        self.settle(outcome, seen.into_inner())
     }
 
-    /// Maps a bounded command's outcome to the store's result, retiring a connection that timed
-    /// out.
-    fn settle<T>(
-        &self,
-        generation: u64,
-        outcome: std::result::Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T> {
+    /// Runs `op` on the current connection, bounded by the store timeout.
+    async fn bounded<T>(&self, op: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>) -> Result<T> {
+        let started = std::time::Instant::now();
+        let seen = AtomicU64::new(NOT_CONNECTED);
+        let attempt = async {
+            let (generation, conn) = self.conn.get().await.map_err(|e| (None, e))?;
+            seen.store(generation, Ordering::Relaxed);
+            op(conn).await.map_err(|e| (Some(generation), e))
+        };
+        let outcome = tokio::time::timeout(self.timeout, attempt).await;
+        crate::telemetry::store_call(started.elapsed());
+        self.settle(outcome, seen.into_inner())
+    }
+
+    /// Maps a bounded command's outcome to the store's result, retiring the connection when the
+    /// failure asks for it (see [`Connection::after_error`]). `seen` is the generation the
+    /// command ran on, if it got that far.
+    fn settle<T>(&self, outcome: Bounded<T>, seen: u64) -> Result<T> {
         match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                if e.is_timeout() {
-                    self.conn.retire(generation);
+            Ok(Err((generation, e))) => {
+                if let Some(generation) = generation {
+                    self.conn.after_error(generation, Some(&e));
                 }
                 Err(unavailable(e))
             }
             Err(_) => {
-                self.conn.retire(generation);
+                if seen != NOT_CONNECTED {
+                    self.conn.after_error(seen, None);
+                }
                 Err(unavailable(format!("no answer within {:?}", self.timeout)))
             }
         }
@@ -478,11 +508,13 @@ impl RedisStore {
         Ok(Some(principal))
     }
 
-    /// Runs `change` and bumps the user's version (restamping their sessions) in one transaction.
+    /// Runs `change` and bumps the user's version (restamping their sessions) in one
+    /// transaction. Durable ([`Self::run_durable`]): a disable or a removed membership must not
+    /// come back after a failover.
     async fn change_principal(&self, user_id: &str, change: redis::Pipeline) -> Result<Vec<redis::Value>> {
         let mut pipe = change;
         pipe.atomic().cmd("EVAL").arg(BUMP_VERSION).arg(0).arg(&self.prefix).arg(user_id).ignore();
-        self.run(|mut c| async move { pipe.query_async(&mut c).await }).await
+        self.run_durable(|mut c| async move { pipe.query_async(&mut c).await }).await
     }
 
     /// Runs [`WRITE_SESSION`]; whether the session was written.
@@ -508,7 +540,7 @@ impl RedisStore {
     async fn delete_sessions(&self, user_id: &str, mode: &str, id: Option<&str>) -> Result<usize> {
         let (prefix, user_id, mode, id) = (self.prefix.clone(), user_id.to_owned(), mode.to_owned(), id.unwrap_or(""));
         let n: i64 = self
-            .run(|mut c| async move {
+            .run_durable(|mut c| async move {
                 DELETE_SESSIONS.arg(prefix).arg(user_id).arg(mode).arg(id).invoke_async(&mut c).await
             })
             .await?;
@@ -732,8 +764,11 @@ impl Store for RedisStore {
 
     async fn update_token(&self, token: &TokenRecord) -> Result<()> {
         let (key, json) = (self.key("token", &token.id), encode(token)?);
+        // Durable: a token update is its revocation.
         let replaced: Option<String> = self
-            .run(|mut c| async move { redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await })
+            .run_durable(|mut c| async move {
+                redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await
+            })
             .await?;
         replaced.map(|_| ()).ok_or_else(|| Error::not_found(format!("token {}", token.id)))
     }
@@ -764,7 +799,11 @@ impl Store for RedisStore {
             pipe.cmd("ZADD").arg(&revoked).arg(expires).arg(&token.id).ignore();
         }
         pipe.cmd("ZREMRANGEBYSCORE").arg(&revoked).arg("-inf").arg(unix_millis(token.created_at)).ignore();
-        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+        if token.revoked_at.is_some() {
+            self.run_durable(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+        } else {
+            self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+        }
     }
 
     async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>> {

@@ -1,0 +1,252 @@
+//! Which Redis airlock talks to, and the connection it keeps to it.
+//!
+//! - `redis://`, `rediss://`, `redis+unix://`: one server at a fixed address.
+//! - `redis+sentinel://[user:password@]host:port[,host:port…]/<master name>[/<db>]`: the master
+//!   that the sentinels name *now*. redis-rs resolves a sentinel master only when it connects,
+//!   and its `ConnectionManager` reconnects to the address it first had, so after a failover it
+//!   would keep knocking on the dead (or demoted) master. Here every reconnection asks the
+//!   sentinels again, as the Sentinel client specification requires: a connection that is
+//!   refused, reset, timed out, or answers `READONLY` (a stalled master that came back as a
+//!   replica) is retired, and the next command resolves the master afresh.
+
+use crate::error::{Error, Result};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{ConnectionAddr, ErrorKind, RedisError, ServerErrorKind};
+use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
+
+/// A parsed `redis+sentinel://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelUrl {
+    pub sentinels: Vec<(String, u16)>,
+    pub master: String,
+    pub db: i64,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The port sentinels listen on when a URL names none.
+const SENTINEL_PORT: u16 = 26379;
+
+impl SentinelUrl {
+    /// Parses `redis+sentinel://[user:password@]h1[:p1],h2[:p2]/<master>[/<db>]`. The `url`
+    /// crate cannot read a comma-separated authority, and redis-rs has no parser for this form,
+    /// so it is split here; every part is checked and percent-decoded by `url`'s own rules.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |problem: &str| Error::config("store", format!("{problem} in {}", super::redact_url(text)));
+        let rest = text.strip_prefix("redis+sentinel://").ok_or_else(|| bad("not a redis+sentinel:// URL"))?;
+        let (authority, path) = rest.split_once('/').ok_or_else(|| bad("no master name (…/mymaster/0)"))?;
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((userinfo, hosts)) => (Some(userinfo), hosts),
+            None => (None, authority),
+        };
+        let decode = |part: &str| {
+            url::form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned())
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(info) => {
+                let (user, pass) = info.split_once(':').unwrap_or((info, ""));
+                (decode(user).filter(|u| !u.is_empty()), decode(pass).filter(|p| !p.is_empty()))
+            }
+        };
+        let mut sentinels = Vec::new();
+        for host in hosts.split(',') {
+            let (name, port) = match host.rsplit_once(':') {
+                Some((name, port)) => (name, port.parse::<u16>().map_err(|_| bad("a sentinel port is not a number"))?),
+                None => (host, SENTINEL_PORT),
+            };
+            if name.is_empty() || name.contains(['/', '?', '#', '@']) {
+                return Err(bad("a sentinel address is empty or malformed"));
+            }
+            sentinels.push((name.to_owned(), port));
+        }
+        let mut segments = path.trim_end_matches('/').split('/');
+        let master = segments.next().filter(|m| !m.is_empty()).ok_or_else(|| bad("no master name"))?;
+        let db = match segments.next() {
+            None => 0,
+            Some(db) => db.parse::<i64>().map_err(|_| bad("the database is not a number"))?,
+        };
+        if segments.next().is_some() {
+            return Err(bad("more than /<master>/<db> in the path"));
+        }
+        Ok(Self { sentinels, master: master.to_owned(), db, username, password })
+    }
+
+    fn client(&self) -> Result<SentinelClient> {
+        let addrs = self.sentinels.iter().map(|(host, port)| ConnectionAddr::Tcp(host.clone(), *port));
+        let mut builder = SentinelClientBuilder::new(addrs, &self.master, SentinelServerType::Master)
+            .map_err(|e| Error::config("store", format!("sentinel: {e}")))?
+            .set_client_to_redis_db(self.db);
+        // The credentials are the data nodes' (sentinels are commonly left without a password).
+        if let Some(user) = &self.username {
+            builder = builder.set_client_to_redis_username(user);
+        }
+        if let Some(password) = &self.password {
+            builder = builder.set_client_to_redis_password(password);
+        }
+        builder.build().map_err(|e| Error::config("store", format!("sentinel: {e}")))
+    }
+}
+
+/// How the connection finds its server.
+enum Target {
+    Standalone(redis::Client),
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+}
+
+/// The connection in use, and how to make a new one.
+///
+/// The [`ConnectionManager`] replaces a connection that reports itself closed or reset. It does
+/// not replace one that merely stops answering (a lost NAT or conntrack entry, a vanished host, a
+/// failed-over address: no FIN, no RST), and would time out on it for as long as the kernel
+/// keeps the socket, which is many minutes. So a command that times out retires its manager:
+/// the next command connects afresh. Like go-redis discarding a connection after a timeout, this
+/// also never reuses a stream whose state is unknown. Behind sentinels, a lost connection or a
+/// `READONLY` answer retires it too, so that the next command asks who the master is now.
+pub struct Connection {
+    target: Target,
+    config: ConnectionManagerConfig,
+    /// The manager and its generation, so concurrent failures retire it only once. `None`
+    /// until the next command connects (behind sentinels: resolves the master).
+    current: RwLock<(u64, Option<ConnectionManager>)>,
+    /// One resolution at a time; the others wait for its result.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// Whether a command failed because its connection was gone: closed, reset or refused.
+pub fn connection_lost(e: &RedisError) -> bool {
+    e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+fn read_only(e: &RedisError) -> bool {
+    matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly))
+}
+
+impl Connection {
+    /// Connects to `url` (standalone or sentinel), failing within `timeout` when no server
+    /// answers.
+    pub async fn open(url: &str, timeout: Duration) -> Result<Self> {
+        let target = if url.starts_with("redis+sentinel://") {
+            Target::Sentinel(tokio::sync::Mutex::new(SentinelUrl::parse(url)?.client()?))
+        } else {
+            let client = redis::Client::open(url)
+                .map_err(|e| Error::config("store", format!("invalid Redis URL {}: {e}", super::redact_url(url))))?;
+            Target::Standalone(client)
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection =
+            Self { target, config, current: RwLock::new((0, None)), connecting: tokio::sync::Mutex::new(()) };
+        let label = super::redact_url(url);
+        let (_, mut manager) = tokio::time::timeout(timeout, connection.get())
+            .await
+            .map_err(|_| super::unavailable(format!("no answer from {label} within {timeout:?}")))?
+            .map_err(|e| super::unavailable(format!("{label}: {e}")))?;
+        // A lazy manager connects on first use: make that use now, so that an unreachable store
+        // stops startup.
+        tokio::time::timeout(timeout, redis::cmd("PING").query_async::<()>(&mut manager))
+            .await
+            .map_err(|_| super::unavailable(format!("no answer from {label} within {timeout:?}")))?
+            .map_err(|e| super::unavailable(format!("{label}: {e}")))?;
+        Ok(connection)
+    }
+
+    /// Whether the deployment has replicas by design (Sentinel), so that a master listing none
+    /// is cut off from them rather than alone by choice.
+    pub fn expects_replicas(&self) -> bool {
+        matches!(self.target, Target::Sentinel(_))
+    }
+
+    /// The manager in use and its generation, connecting (or resolving the master) first when
+    /// the last one was retired.
+    pub async fn get(&self) -> redis::RedisResult<(u64, ConnectionManager)> {
+        if let Some(current) = self.current_manager() {
+            return Ok(current);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(current) = self.current_manager() {
+            return Ok(current);
+        }
+        let client = match &self.target {
+            Target::Standalone(client) => client.clone(),
+            // Asks the sentinels in turn and checks the answer with `ROLE`.
+            Target::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await?,
+        };
+        let manager = ConnectionManager::new_lazy_with_config(client, self.config.clone())?;
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        current.1 = Some(manager.clone());
+        Ok((current.0, manager))
+    }
+
+    fn current_manager(&self) -> Option<(u64, ConnectionManager)> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current.1.clone().map(|manager| (current.0, manager))
+    }
+
+    /// Drops the manager of generation `seen` after `error`, when that is what the error asks
+    /// for; the next command connects afresh.
+    pub fn after_error(&self, seen: u64, error: Option<&RedisError>) {
+        let retire = match (error, &self.target) {
+            // No answer in time: the stream's state is unknown.
+            (None, _) => true,
+            (Some(e), _) if e.is_timeout() => true,
+            // Behind sentinels the address itself may be stale.
+            (Some(e), Target::Sentinel(_)) => connection_lost(e) || read_only(e),
+            (Some(_), Target::Standalone(_)) => false,
+        };
+        if !retire {
+            return;
+        }
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.0 == seen && current.1.is_some() {
+            *current = (seen + 1, None);
+            match error {
+                Some(e) => tracing::warn!(error = %e, "redis: the next command opens a new connection"),
+                None => tracing::warn!("redis did not answer in time; the next command opens a new connection"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentinel_urls_name_the_sentinels_the_master_and_the_database() {
+        let url = SentinelUrl::parse("redis+sentinel://h1:26380,h2,10.0.0.3:5000/mymaster/2").unwrap();
+        assert_eq!(
+            url.sentinels,
+            vec![("h1".into(), 26380), ("h2".into(), 26379), ("10.0.0.3".into(), 5000)]
+        );
+        assert_eq!((url.master.as_str(), url.db), ("mymaster", 2));
+        assert_eq!((url.username, url.password), (None, None));
+
+        let with_password = SentinelUrl::parse("redis+sentinel://:s%40cret@h1:26379/mymaster").unwrap();
+        assert_eq!((with_password.db, with_password.password.as_deref()), (0, Some("s@cret")));
+        let with_user = SentinelUrl::parse("redis+sentinel://app:pw@h1/m/0/").unwrap();
+        assert_eq!((with_user.username.as_deref(), with_user.password.as_deref()), (Some("app"), Some("pw")));
+    }
+
+    #[test]
+    fn malformed_sentinel_urls_are_refused_without_echoing_the_password() {
+        for bad in [
+            "redis+sentinel://h1:26379",
+            "redis+sentinel://h1:26379/",
+            "redis+sentinel://h1:port/m/0",
+            "redis+sentinel://,h2/m",
+            "redis+sentinel://h1/m/zero",
+            "redis+sentinel://h1/m/0/extra",
+            "redis+sentinel://:hunter2@h1:x/m",
+        ] {
+            let error = SentinelUrl::parse(bad).unwrap_err().to_string();
+            assert!(error.starts_with("store: "), "{bad}: {error}");
+            assert!(!error.contains("hunter2"), "{bad}: {error}");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Redis Sentinel for real (contract section 9): one master, one replica and three sentinels
+//! (`redis-server --sentinel`), airlock on `redis+sentinel://…`. The master is killed (-9) or
+//! stalled under load; airlock must find the new master by itself, lose no session that existed
+//! a second before, let no revoked session come back, and never answer 500 or a 401 for a live
+//! session meanwhile.
+
+use airlock_system_tests::{AirlockOptions, AirlockProcess, RedisServer, Sentinels, browser, eventually};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, SET_COOKIE};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The master is judged down after this long (Redis's default is 30 s).
+const DOWN_AFTER: Duration = Duration::from_millis(2000);
+const PEOPLE: usize = 30;
+const SIGNED_OUT: usize = 10;
+
+/// A master, its replica and three sentinels, replication up and every sentinel aware of it.
+fn sentinel_deployment() -> (RedisServer, RedisServer, Sentinels) {
+    let master = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&master);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !replica.info("replication").contains("master_link_status:up") {
+        assert!(Instant::now() < deadline, "the replica did not sync within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sentinels = Sentinels::start(&master, 3, DOWN_AFTER);
+    sentinels.wait_until_ready(1);
+    (master, replica, sentinels)
+}
+
+async fn sign_in(airlock: &AirlockProcess, email: &str, password: &str) -> Option<String> {
+    let resp = airlock.sign_in(&browser(), email, password).await;
+    (resp.status() == 200).then(|| resp.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned())
+}
+
+async fn check(client: &reqwest::Client, airlock: &AirlockProcess, cookie: &str) -> StatusCode {
+    match client.get(airlock.at("/api/auth/session")).header(COOKIE, cookie).send().await {
+        Ok(resp) => resp.status(),
+        Err(_) => StatusCode::BAD_GATEWAY, // no answer at all: counted, and refused below
+    }
+}
+
+/// `PEOPLE` users signed in once each; the first `SIGNED_OUT` then sign out (revocations
+/// answered 200). Returns (live cookies, revoked cookies).
+async fn sessions(airlock: &AirlockProcess) -> (Vec<String>, Vec<String>) {
+    let admin = airlock.admin().await;
+    let mut cookies = Vec::new();
+    for n in 0..PEOPLE {
+        let email = format!("person{n}@example.com");
+        airlock.add_user(&admin, &email, "a-password-of-theirs", &[]).await;
+        cookies.push(sign_in(airlock, &email, "a-password-of-theirs").await.expect("sign-in before the failover"));
+    }
+    let revoked: Vec<String> = cookies.drain(..SIGNED_OUT).collect();
+    for cookie in &revoked {
+        let resp = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, cookie).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "sign-out before the failover: {}", resp.text().await.unwrap_or_default());
+    }
+    (cookies, revoked)
+}
+
+/// Session checks on every live cookie in a loop until `stop`; every status seen, counted.
+fn load(airlock: &AirlockProcess, live: &[String], stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<BTreeMap<u16, u64>> {
+    let (url, live) = (airlock.at("/api/auth/session"), live.to_vec());
+    tokio::spawn(async move {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let mut seen = BTreeMap::new();
+        while !stop.load(Ordering::Relaxed) {
+            for cookie in &live {
+                let status = match client.get(&url).header(COOKIE, cookie).send().await {
+                    Ok(resp) => resp.status().as_u16(),
+                    Err(_) => 0,
+                };
+                *seen.entry(status).or_insert(0) += 1;
+            }
+        }
+        seen
+    })
+}
+
+/// After the failover: every live session still valid, every revoked one still refused, and
+/// the store writable again (a fresh sign-in works).
+async fn assert_nothing_lost(airlock: &AirlockProcess, live: &[String], revoked: &[String]) {
+    let client = browser();
+    let mut lost = 0;
+    for cookie in live {
+        if check(&client, airlock, cookie).await != StatusCode::OK {
+            lost += 1;
+        }
+    }
+    let mut undone = 0;
+    for cookie in revoked {
+        if check(&client, airlock, cookie).await != StatusCode::UNAUTHORIZED {
+            undone += 1;
+        }
+    }
+    println!("sessions lost: {lost} of {}; revoked sessions valid again: {undone} of {}", live.len(), revoked.len());
+    assert_eq!((lost, undone), (0, 0), "a failover lost sessions or undid revocations");
+}
+
+fn assert_no_wrong_answers(seen: &BTreeMap<u16, u64>) {
+    println!("session checks during the failover, by status: {seen:?}");
+    let wrong: Vec<_> = seen.iter().filter(|(status, _)| !matches!(status, 200 | 503)).collect();
+    assert!(wrong.is_empty(), "only 200 or 503 may answer a live session while the master fails over: {seen:?}");
+    assert!(seen.get(&200).copied().unwrap_or(0) > 0, "the load made checks: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_killed_master_is_replaced_without_losing_or_resurrecting_a_session() {
+    let (mut master, replica, sentinels) = sentinel_deployment();
+    let airlock = AirlockProcess::start(AirlockOptions::redis(&sentinels.url())).await;
+    let (live, revoked) = sessions(&airlock).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let checks = load(&airlock, &live, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = Instant::now();
+    master.kill();
+
+    // Back: the sentinels promoted the replica and airlock found it (a write: a new sign-in).
+    let writable = eventually(Duration::from_secs(30), async || {
+        sign_in(&airlock, "person10@example.com", "a-password-of-theirs").await.is_some()
+    })
+    .await;
+    let recovered = killed.elapsed();
+    assert!(writable, "airlock did not write to the new master within 30 s of the kill:\n{}", airlock.output());
+    assert_eq!(sentinels.master_port(), Some(replica.port), "the sentinels promoted the replica");
+    println!("sentinel failover after kill -9: writable again {recovered:?} after the kill (down-after {DOWN_AFTER:?})");
+
+    stop.store(true, Ordering::Relaxed);
+    assert_no_wrong_answers(&checks.await.unwrap());
+    assert_nothing_lost(&airlock, &live, &revoked).await;
+}
+
+#[tokio::test]
+async fn a_stalled_master_that_returns_as_a_replica_is_left_for_the_new_one() {
+    let (master, replica, sentinels) = sentinel_deployment();
+    let airlock = AirlockProcess::start(AirlockOptions::redis(&sentinels.url())).await;
+    let (live, revoked) = sessions(&airlock).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let checks = load(&airlock, &live, stop.clone());
+    // The master freezes for longer than the sentinels wait: they promote the replica, and the
+    // old master, when it wakes up, is turned into a replica of the new one (writes to it answer
+    // READONLY).
+    let stalled = Instant::now();
+    let port = master.port;
+    std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(6).query(&mut conn);
+    });
+    let promoted = eventually(Duration::from_secs(30), async || sentinels.master_port() == Some(replica.port)).await;
+    assert!(promoted, "the sentinels did not promote the replica");
+    let promoted_after = stalled.elapsed();
+    let demoted = eventually(Duration::from_secs(30), async || master.info("replication").contains("role:slave")).await;
+    assert!(demoted, "the old master did not come back as a replica");
+    let demoted_at = Instant::now();
+
+    // A sign-in and a revocation both write: they must reach the new master, although the
+    // connection airlock had is to the old one, alive again.
+    let mut fresh = None;
+    let writable = eventually(Duration::from_secs(30), async || {
+        fresh = sign_in(&airlock, "person10@example.com", "a-password-of-theirs").await;
+        fresh.is_some()
+    })
+    .await;
+    println!(
+        "sentinel failover after a stall: promoted {promoted_after:?} after the stall began; \
+         airlock writable {:?} after the old master came back as a replica",
+        demoted_at.elapsed()
+    );
+    assert!(writable, "airlock did not write to the new master:\n{}", airlock.output());
+    stop.store(true, Ordering::Relaxed);
+    assert_no_wrong_answers(&checks.await.unwrap());
+    let last = live.last().unwrap();
+    let resp = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, last).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "a sign-out after the failover: {}", resp.text().await.unwrap_or_default());
+
+    let mut still_live = live[..live.len() - 1].to_vec();
+    still_live.extend(fresh);
+    let revoked: Vec<String> = revoked.iter().chain([last]).cloned().collect();
+    assert_nothing_lost(&airlock, &still_live, &revoked).await;
+}
+#[tokio::test]
+async fn a_revocation_no_replica_acknowledges_is_answered_503() {
+    let (_master, replica, sentinels) = sentinel_deployment();
+    let airlock =
+        AirlockProcess::start(AirlockOptions::redis(&sentinels.url()).env("AIRLOCK_STORE_TIMEOUT", "1s")).await;
+    let admin = airlock.admin().await;
+    airlock.add_user(&admin, "ada@example.com", "ada-password-1", &[]).await;
+    let cookie = sign_in(&airlock, "ada@example.com", "ada-password-1").await.unwrap();
+
+    // The replica hangs: the master still lists it, but nothing acknowledges.
+    replica.pause();
+    let started = Instant::now();
+    let resp = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &cookie).send().await.unwrap();
+    let took = started.elapsed();
+    replica.resume();
+    assert_eq!(resp.status(), 503, "a revocation without a replica's acknowledgement is not answered as done");
+    assert!(took < Duration::from_secs(3), "answered within the store timeout, not hung: {took:?}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable", "{body}");
+}
