@@ -220,10 +220,7 @@ mod tests {
     #[test]
     fn sentinel_urls_name_the_sentinels_the_master_and_the_database() {
         let url = SentinelUrl::parse("redis+sentinel://h1:26380,h2,10.0.0.3:5000/mymaster/2").unwrap();
-        assert_eq!(
-            url.sentinels,
-            vec![("h1".into(), 26380), ("h2".into(), 26379), ("10.0.0.3".into(), 5000)]
-        );
+        assert_eq!(url.sentinels, vec![("h1".into(), 26380), ("h2".into(), 26379), ("10.0.0.3".into(), 5000)]);
         assert_eq!((url.master.as_str(), url.db), ("mymaster", 2));
         assert_eq!((url.username, url.password), (None, None));
 

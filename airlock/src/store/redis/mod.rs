@@ -237,10 +237,8 @@ const DECODED_CACHE_CAPACITY: u64 = 20_000;
 
 /// What a command bounded by the store timeout gave: its value, or its error with the connection
 /// generation it ran on (`None`: it failed while connecting), or nothing in time.
-type Bounded<T> = std::result::Result<
-    std::result::Result<T, (Option<u64>, redis::RedisError)>,
-    tokio::time::error::Elapsed,
->;
+type Bounded<T> =
+    std::result::Result<std::result::Result<T, (Option<u64>, redis::RedisError)>, tokio::time::error::Elapsed>;
 
 /// `seen` before a command reached a connection.
 const NOT_CONNECTED: u64 = u64::MAX;
@@ -285,11 +283,25 @@ fn unix_millis(at: OffsetDateTime) -> i64 {
 /// A Redis URL with its password, if any, replaced: safe to print.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
             parsed.to_string()
         }
-        _ => url.to_owned(),
+        // Not one URL (a sentinel list, or malformed): whatever follows the user name in the
+        // authority's user info is hidden.
+        Err(_) => {
+            let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((info, hosts)) => {
+                    let user = info.split_once(':').map_or(info, |(user, _)| user);
+                    format!("{scheme}://{user}:***@{hosts}{path}")
+                }
+                None => url.to_owned(),
+            }
+        }
     }
 }
 
@@ -347,11 +359,8 @@ impl RedisStore {
                 // On the same connection, so that WAIT covers the write just made.
                 let role: redis::Value = redis::cmd("ROLE").query_async(&mut conn).await?;
                 let replicas = connected_replicas(&role);
-                let acknowledged: i64 = if replicas > 0 {
-                    redis::cmd("WAIT").arg(1).arg(wait_ms).query_async(&mut conn).await?
-                } else {
-                    0
-                };
+                let acknowledged: i64 =
+                    if replicas > 0 { redis::cmd("WAIT").arg(1).arg(wait_ms).query_async(&mut conn).await? } else { 0 };
                 Ok((value, replicas, acknowledged))
             })
             .await?;
@@ -766,9 +775,9 @@ impl Store for RedisStore {
         let (key, json) = (self.key("token", &token.id), encode(token)?);
         // Durable: a token update is its revocation.
         let replaced: Option<String> = self
-            .run_durable(|mut c| async move {
-                redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await
-            })
+            .run_durable(
+                |mut c| async move { redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await },
+            )
             .await?;
         replaced.map(|_| ()).ok_or_else(|| Error::not_found(format!("token {}", token.id)))
     }
@@ -900,5 +909,21 @@ impl Store for RedisStore {
         }
         records.truncate(filter.limit);
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_a_printed_url() {
+        for (url, shown) in [
+            ("redis://:hunter2@h:6379/0", "redis://:***@h:6379/0"),
+            ("redis://app:hunter2@h/0", "redis://app:***@h/0"),
+            ("redis+sentinel://:hunter2@h1:26379,h2/m/0", "redis+sentinel://:***@h1:26379,h2/m/0"),
+            ("redis+sentinel://app:hunter2@h1:x/m", "redis+sentinel://app:***@h1:x/m"),
+            ("redis://h:6379/0", "redis://h:6379/0"),
+        ] {
+            assert_eq!(super::redact_url(url), shown);
+        }
     }
 }
