@@ -8,7 +8,7 @@ use crate::keys::{Claims, KeyAlg};
 use crate::scopes::{Scope, has_scope, names};
 use crate::secrets::new_id;
 use crate::service::Airlock;
-use crate::store::{Membership, UserRecord};
+use crate::store::{Membership, Record, Records, Spec, UserRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -29,6 +29,16 @@ pub struct GrantRecord {
     pub scopes: Vec<Scope>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// Grants: `grant:<id>` listed in `grants` on Redis, the `grants` table embedded (the layout
+/// from before the record collections).
+impl Record for GrantRecord {
+    const SPEC: Spec = Spec { name: "grant", table: "grants", all: Some("grants"), owned: None };
+
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// `urc-<id>` (id: letters, digits, `-`, `_`, `.`) or `urc-*`.
@@ -90,12 +100,15 @@ impl Airlock {
             scopes,
             created_at: crate::service::now(),
         };
-        self.store.put_grant(&grant).await?;
+        self.store.insert(&grant).await?;
         Ok(grant)
     }
 
+    /// Every grant (a deployment has few), oldest first.
     pub async fn list_grants(&self) -> Result<Vec<GrantRecord>> {
-        self.store.grants().await
+        let mut grants: Vec<GrantRecord> = self.store.all().await?;
+        grants.sort_by_key(|g| g.created_at);
+        Ok(grants)
     }
 
     /// Exchanges a user's credential (already authenticated: `user`, `memberships`, and the
@@ -115,8 +128,7 @@ impl Airlock {
             description: "audience must be urc-<repository id> or urc-*".to_owned(),
         })?;
         let granted: Vec<Scope> = self
-            .store
-            .grants()
+            .list_grants()
             .await?
             .into_iter()
             .filter(|g| g.applies_to(user, memberships) && g.covers(&resource))

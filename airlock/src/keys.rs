@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::secrets::new_id;
+use crate::store::{Durability, Record, Records, Spec};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
@@ -65,6 +66,16 @@ pub struct KeyRecord {
     /// A retired key stays in the JWKS until then (its last token's expiry).
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub publish_until: Option<OffsetDateTime>,
+}
+
+/// Signing keys: `key:<kid>` listed in `keys` on Redis, the `keys` table embedded (as before
+/// the record collections, so existing stores read in place).
+impl Record for KeyRecord {
+    const SPEC: Spec = Spec { name: "key", table: "keys", all: Some("keys"), owned: None };
+
+    fn id(&self) -> &str {
+        &self.kid
+    }
 }
 
 impl KeyRecord {
@@ -271,15 +282,22 @@ impl KeyService {
 }
 
 impl crate::service::Airlock {
+    /// Every signing key, retired ones included, oldest first.
+    pub async fn key_records(&self) -> Result<Vec<KeyRecord>> {
+        let mut keys: Vec<KeyRecord> = self.store.all().await?;
+        keys.sort_by_key(|k| k.created_at);
+        Ok(keys)
+    }
+
     /// Opens the signing keys, creating an RS256 and an Ed25519 key on first start.
     pub async fn init_keys(&self, secret: &str, issuer: &str, audiences: Vec<String>) -> Result<&KeyService> {
         let sealer = KeySealer::new(secret);
         let now = crate::service::now();
-        let mut records = self.store.keys().await?;
+        let mut records = self.key_records().await?;
         for alg in KeyAlg::ALL {
             if !records.iter().any(|r| r.alg == alg && r.is_active()) {
                 let record = generate_off_worker(alg, &sealer, now).await?;
-                self.store.put_key(&record).await?;
+                self.store.put(&record, Durability::Stored).await?;
                 records.push(record);
             }
         }
@@ -301,7 +319,7 @@ impl crate::service::Airlock {
     /// Rereads the keys from the store (after a rotation elsewhere).
     pub async fn reload_keys(&self) -> Result<()> {
         let keys = self.keys()?;
-        let records = self.store.keys().await?;
+        let records = self.key_records().await?;
         keys.replace(KeyRing::open(&records, &keys.sealer, crate::service::now())?);
         Ok(())
     }
@@ -314,14 +332,14 @@ impl crate::service::Airlock {
         let mut fresh = Vec::new();
         for alg in KeyAlg::ALL {
             let record = generate_off_worker(alg, &keys.sealer, now).await?;
-            self.store.put_key(&record).await?;
+            self.store.put(&record, Durability::Stored).await?;
             fresh.push(record);
         }
-        for mut old in self.store.keys().await? {
+        for mut old in self.key_records().await? {
             if old.is_active() && !fresh.iter().any(|f| f.kid == old.kid) {
                 old.retired_at = Some(now);
                 old.publish_until = Some(now + publish_for);
-                self.store.put_key(&old).await?;
+                self.store.put(&old, Durability::Stored).await?;
             }
         }
         self.reload_keys().await?;
@@ -339,7 +357,7 @@ impl crate::service::Airlock {
         // one cheap read; the ring (which opens private keys) is rebuilt only for a real new key,
         // so a flood of made-up kids costs no more than any other bad credential.
         let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
-        let records = self.store.keys().await?;
+        let records = self.key_records().await?;
         let now = crate::service::now();
         if kid.is_some_and(|kid| records.iter().any(|r| r.kid == kid && r.is_published(now))) {
             keys.replace(KeyRing::open(&records, &keys.sealer, now)?);

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::keys::{Claims, KeyAlg};
 use crate::secrets::new_id;
 use crate::service::Airlock;
+use crate::store::{Durability, Record, Records, Spec};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -27,6 +28,29 @@ pub struct ServiceTokenRecord {
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// The owner the store lists revoked service tokens under.
+const REVOKED: &str = "revoked";
+
+/// Service tokens: `service_token:<id>` on Redis, with the token's expiry, and revoked ones in
+/// the sorted set `revoked_service_tokens` scored by expiry; the `service_tokens` table
+/// embedded. The layout of the store before the record collections, so it reads in place.
+impl Record for ServiceTokenRecord {
+    const SPEC: Spec =
+        Spec { name: "service_token", table: "service_tokens", all: None, owned: Some("{owner}_service_tokens") };
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn owner(&self) -> Option<String> {
+        self.revoked_at.map(|_| REVOKED.to_owned())
+    }
+
+    fn expires_at(&self) -> Option<OffsetDateTime> {
+        Some(self.expires_at)
+    }
 }
 
 /// What to issue.
@@ -114,17 +138,18 @@ impl Airlock {
             is_service_account: Some(true),
         };
         let jwt = keys.ring().sign(request.alg, &claims)?;
-        self.store.put_service_token(&record).await?;
+        self.store.insert(&record).await?;
         Ok((record, jwt))
     }
 
     /// Revokes a service token by id.
     pub async fn revoke_service_token(&self, id: &str, now: OffsetDateTime) -> Result<ServiceTokenRecord> {
-        let mut record =
-            self.store.service_token(id).await?.ok_or_else(|| Error::not_found(format!("service token {id}")))?;
+        let mut record: ServiceTokenRecord =
+            self.store.get(id).await?.ok_or_else(|| Error::not_found(format!("service token {id}")))?;
         if record.revoked_at.is_none() {
             record.revoked_at = Some(now);
-            self.store.put_service_token(&record).await?;
+            // A revocation: it must survive a failover before it is answered.
+            self.store.put(&record, Durability::Replicated).await?;
         }
         Ok(record)
     }
@@ -132,7 +157,7 @@ impl Airlock {
     /// Checks a verified service-token JWT against its record: known and not revoked.
     pub async fn check_service_token(&self, claims: &Claims) -> Result<ServiceTokenRecord> {
         const REFUSED: Error = Error::Unauthenticated("invalid or revoked service token");
-        let record = self.store.service_token(&claims.jti).await?.ok_or(REFUSED)?;
+        let record: ServiceTokenRecord = self.store.get(&claims.jti).await?.ok_or(REFUSED)?;
         if record.revoked_at.is_some() || Some(&record.tenant_id) != claims.tenant_id.as_ref() {
             return Err(REFUSED);
         }
@@ -140,8 +165,10 @@ impl Airlock {
     }
 
     /// Ids of revoked service tokens that have not expired yet: the list edge-mw polls.
-    pub async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>> {
-        self.store.revoked_service_tokens(now).await
+    pub async fn revoked_service_tokens(&self) -> Result<Vec<ServiceTokenRecord>> {
+        let mut revoked: Vec<ServiceTokenRecord> = self.store.owned_by(REVOKED).await?;
+        revoked.sort_by_key(|t| t.created_at);
+        Ok(revoked)
     }
 }
 

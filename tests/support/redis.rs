@@ -202,6 +202,21 @@ impl Sentinels {
         Self { ports, _dir: dir, children }
     }
 
+    /// A master, its replica (in sync) and three sentinels aware of both: a deployment ready to
+    /// fail over.
+    pub fn deployment(down_after: Duration) -> (RedisServer, RedisServer, Sentinels) {
+        let master = RedisServer::start();
+        let replica = RedisServer::start_replica_of(&master);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !replica.info("replication").contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "the replica did not sync within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let sentinels = Sentinels::start(&master, 3, down_after);
+        sentinels.wait_until_ready(1);
+        (master, replica, sentinels)
+    }
+
     /// `redis+sentinel://127.0.0.1:p1,…/mymaster/0`, as airlock takes it.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();

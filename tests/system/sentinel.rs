@@ -17,18 +17,8 @@ const DOWN_AFTER: Duration = Duration::from_millis(2000);
 const PEOPLE: usize = 30;
 const SIGNED_OUT: usize = 10;
 
-/// A master, its replica and three sentinels, replication up and every sentinel aware of it.
 fn sentinel_deployment() -> (RedisServer, RedisServer, Sentinels) {
-    let master = RedisServer::start();
-    let replica = RedisServer::start_replica_of(&master);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !replica.info("replication").contains("master_link_status:up") {
-        assert!(Instant::now() < deadline, "the replica did not sync within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let sentinels = Sentinels::start(&master, 3, DOWN_AFTER);
-    sentinels.wait_until_ready(1);
-    (master, replica, sentinels)
+    Sentinels::deployment(DOWN_AFTER)
 }
 
 async fn sign_in(airlock: &AirlockProcess, email: &str, password: &str) -> Option<String> {

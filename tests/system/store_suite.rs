@@ -4,8 +4,9 @@ use airlock::Error;
 use airlock::audit::{AuditFilter, AuditRecord};
 use airlock::store::embedded::EmbeddedStore;
 use airlock::store::redis::RedisStore;
-use airlock::store::{DynStore, OrgRecord, SessionRecord, Store, UserRecord};
-use airlock_system_tests::RedisServer;
+use airlock::store::{Durability, DynStore, OrgRecord, Record, Records, SessionRecord, Spec, Store, UserRecord};
+use airlock_system_tests::{RedisServer, Sentinels};
+use serde::{Deserialize, Serialize};
 use shared::{GlobalRole, OrgRole};
 use std::sync::Arc;
 use std::time::Duration;
@@ -216,4 +217,190 @@ async fn embedded_store_is_private_durable_and_swept() {
     let reopened = EmbeddedStore::open(&data).unwrap();
     assert!(reopened.load_session("hash1", now()).await.unwrap().is_some());
     assert!(reopened.session_by_id("ses_old", now() - time::Duration::hours(1)).await.unwrap().is_none());
+}
+
+/// A kind of record made up for the suite, using every part of a [`Spec`]: a unique key, an
+/// owner, an expiry, listed whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Note {
+    id: String,
+    slug: String,
+    owner: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    body: String,
+}
+
+impl Record for Note {
+    const SPEC: Spec = Spec { name: "note", table: "notes", all: Some("notes"), owned: Some("{owner}_notes") };
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn unique_keys(&self) -> Vec<(&'static str, String)> {
+        vec![("slug", self.slug.clone())]
+    }
+
+    fn owner(&self) -> Option<String> {
+        self.owner.clone()
+    }
+
+    fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.expires_at
+    }
+}
+
+fn note(id: &str, slug: &str, owner: Option<&str>) -> Note {
+    Note { id: id.into(), slug: slug.into(), owner: owner.map(Into::into), expires_at: None, body: "first".into() }
+}
+
+fn ids(mut notes: Vec<Note>) -> Vec<String> {
+    notes.sort_by(|a, b| a.id.cmp(&b.id));
+    notes.into_iter().map(|n| n.id).collect()
+}
+
+/// The contract of the record collections, for any backend: what a new kind of record can rely
+/// on without a line of backend code.
+async fn collections_contract(store: DynStore) {
+    let stored = Durability::Stored;
+    // Insert-if-absent, by id and by unique key.
+    store.insert(&note("n1", "alpha", Some("ada"))).await.unwrap();
+    assert!(matches!(store.insert(&note("n1", "other", None)).await, Err(Error::Conflict(_))), "id taken");
+    assert!(matches!(store.insert(&note("n2", "alpha", None)).await, Err(Error::Conflict(_))), "unique key taken");
+    assert_eq!(store.get::<Note>("n1").await.unwrap(), Some(note("n1", "alpha", Some("ada"))));
+    assert_eq!(store.find::<Note>("slug", "alpha").await.unwrap().map(|n| n.id), Some("n1".into()));
+    assert_eq!(store.find::<Note>("slug", "nothing").await.unwrap(), None);
+    assert_eq!(store.get::<Note>("n0").await.unwrap(), None);
+
+    // Put replaces; an owner can be given later.
+    let mut changed = note("n1", "alpha", Some("ada"));
+    changed.body = "second".into();
+    store.put(&changed, stored).await.unwrap();
+    assert_eq!(store.get::<Note>("n1").await.unwrap().unwrap().body, "second");
+    store.insert(&note("n2", "beta", Some("ada"))).await.unwrap();
+    store.insert(&note("n3", "gamma", Some("bob"))).await.unwrap();
+    store.insert(&note("n4", "delta", None)).await.unwrap();
+    assert_eq!(ids(store.owned_by::<Note>("ada").await.unwrap()), ["n1", "n2"]);
+    store.put(&note("n4", "delta", Some("ada")), Durability::Replicated).await.unwrap();
+    assert_eq!(ids(store.owned_by::<Note>("ada").await.unwrap()), ["n1", "n2", "n4"]);
+    assert_eq!(ids(store.owned_by::<Note>("nobody").await.unwrap()), Vec::<String>::new());
+    assert_eq!(ids(store.all::<Note>().await.unwrap()), ["n1", "n2", "n3", "n4"]);
+
+    // Compare-and-set: a change made since the read wins over the stale writer.
+    let read = store.get_versioned::<Note>("n2").await.unwrap().unwrap();
+    let mut first = read.record.clone();
+    first.body = "by the first writer".into();
+    assert!(store.swap(&first, &read, stored).await.unwrap());
+    let mut second = read.record.clone();
+    second.body = "by a stale writer".into();
+    assert!(!store.swap(&second, &read, stored).await.unwrap(), "the record changed since it was read");
+    assert_eq!(store.get::<Note>("n2").await.unwrap().unwrap().body, "by the first writer");
+
+    // Delete frees the id and the unique key, and unlists it.
+    assert_eq!(store.delete::<Note>("n3", Durability::Replicated).await.unwrap().map(|n| n.id), Some("n3".into()));
+    assert_eq!(store.delete::<Note>("n3", stored).await.unwrap(), None);
+    assert_eq!(store.find::<Note>("slug", "gamma").await.unwrap(), None);
+    assert!(store.owned_by::<Note>("bob").await.unwrap().is_empty());
+    store.insert(&note("n5", "gamma", None)).await.unwrap();
+
+    // Take-once: of many concurrent takes, exactly one gets the record.
+    store.insert(&note("code", "one-use", Some("ada"))).await.unwrap();
+    let takes = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.take::<Note>("code").await.unwrap() })
+    });
+    let taken: Vec<Note> = futures::future::join_all(takes).await.into_iter().filter_map(|t| t.unwrap()).collect();
+    assert_eq!(taken.len(), 1, "one take got the code");
+    assert_eq!(store.find::<Note>("slug", "one-use").await.unwrap(), None);
+
+    // An expired record is absent everywhere, swept or not, and its unique key is free again.
+    let mut brief = note("n6", "brief", Some("ada"));
+    brief.expires_at = Some(OffsetDateTime::now_utc() + time::Duration::milliseconds(800));
+    store.insert(&brief).await.unwrap();
+    assert!(store.get::<Note>("n6").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(store.get::<Note>("n6").await.unwrap(), None);
+    assert_eq!(store.find::<Note>("slug", "brief").await.unwrap(), None);
+    assert!(!ids(store.owned_by::<Note>("ada").await.unwrap()).contains(&"n6".to_owned()));
+    assert!(!ids(store.all::<Note>().await.unwrap()).contains(&"n6".to_owned()));
+    store.insert(&note("n7", "brief", None)).await.unwrap();
+}
+
+#[tokio::test]
+async fn embedded_collections_meet_the_contract_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let store = Arc::new(EmbeddedStore::open(&data).unwrap());
+        collections_contract(store).await;
+    }
+    // Records and their indexes come back from the file.
+    let store = EmbeddedStore::open(&data).unwrap();
+    assert_eq!(store.find::<Note>("slug", "alpha").await.unwrap().map(|n| n.body), Some("second".into()));
+    assert_eq!(ids(store.owned_by::<Note>("ada").await.unwrap()), ["n1", "n2", "n4"]);
+    assert!(matches!(store.insert(&note("n9", "beta", None)).await, Err(Error::Conflict(_))));
+}
+
+#[tokio::test]
+async fn redis_collections_meet_the_contract() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "airlock:", Duration::from_secs(2)).await.unwrap();
+    collections_contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn sentinel_collections_meet_the_contract() {
+    let (_master, _replica, sentinels) = Sentinels::deployment(Duration::from_secs(5));
+    let store = RedisStore::connect(&sentinels.url(), "airlock:", Duration::from_secs(2)).await.unwrap();
+    collections_contract(Arc::new(store)).await;
+}
+
+/// Keys, grants and service tokens moved onto the collections with the layout they had: data an
+/// earlier airlock wrote reads in place.
+#[tokio::test]
+async fn redis_reads_service_tokens_grants_and_keys_as_the_previous_layout_wrote_them() {
+    use airlock::grants::GrantRecord;
+    use airlock::service_tokens::ServiceTokenRecord;
+    let redis = RedisServer::start();
+    let mut conn = redis.connection();
+    let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let token = ServiceTokenRecord {
+        id: "svc_old".into(),
+        tenant_id: "acme".into(),
+        scopes: vec!["read:repo".into()],
+        resource_id: None,
+        issued_by: "admin@example.com".into(),
+        created_at: now(),
+        expires_at: expires,
+        revoked_at: Some(now()),
+    };
+    let millis = (expires.unix_timestamp_nanos() / 1_000_000) as i64;
+    // As the store before the collections wrote them (one SET with PXAT, one ZADD; SET + SADD).
+    let _: () = redis::cmd("SET")
+        .arg("airlock:service_token:svc_old")
+        .arg(serde_json::to_string(&token).unwrap())
+        .arg("PXAT")
+        .arg(millis)
+        .query(&mut conn)
+        .unwrap();
+    let _: () =
+        redis::cmd("ZADD").arg("airlock:revoked_service_tokens").arg(millis).arg("svc_old").query(&mut conn).unwrap();
+    let grant: GrantRecord = serde_json::from_value(serde_json::json!({
+        "id": "grt_old", "grantee": {"kind": "user", "id": "usr_ada"}, "resource": "urc-42", "scopes": ["read"],
+        "created_at": "2026-11-30T10:00:00Z"
+    }))
+    .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("airlock:grant:grt_old")
+        .arg(serde_json::to_string(&grant).unwrap())
+        .query(&mut conn)
+        .unwrap();
+    let _: () = redis::cmd("SADD").arg("airlock:grants").arg("grt_old").query(&mut conn).unwrap();
+
+    let store = RedisStore::connect(&redis.url(), "airlock:", Duration::from_secs(2)).await.unwrap();
+    let revoked: Vec<ServiceTokenRecord> = store.owned_by("revoked").await.unwrap();
+    assert_eq!(revoked, vec![token.clone()]);
+    assert_eq!(store.get::<ServiceTokenRecord>("svc_old").await.unwrap(), Some(token));
+    assert_eq!(store.all::<GrantRecord>().await.unwrap(), vec![grant]);
 }

@@ -651,7 +651,7 @@ async fn keys(airlock: &Airlock, raw: &RawConfig, cmd: KeysCommand) -> Result<()
             println!("retired keys stay published for {}s, until their last token expires", window.whole_seconds());
         }
         KeysCommand::List(JsonFlag { json }) => {
-            let keys = airlock.store.keys().await?;
+            let keys = airlock.key_records().await?;
             if json {
                 let out: Vec<_> = keys
                     .iter()

@@ -32,7 +32,7 @@ fn key_view(k: &KeyRecord) -> Value {
 
 /// `GET /api/admin/keys`: every key, never a private part.
 pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Value>>, Error> {
-    Ok(Json(state.airlock.store.keys().await?.iter().map(key_view).collect()))
+    Ok(Json(state.airlock.key_records().await?.iter().map(key_view).collect()))
 }
 
 /// `POST /api/admin/keys/rotate`: new keys; the old ones stay published until their tokens expire.

@@ -7,14 +7,12 @@
 //! an exclusive lock on it, so a second process (a CLI next to a running server) is told so
 //! instead of corrupting it.
 
+use super::collection::{Collection, Collections, Durability, Meta, Row as RecordRow};
 use super::{
     Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord,
 };
 use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
-use crate::grants::GrantRecord;
-use crate::keys::KeyRecord;
-use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -32,9 +30,6 @@ const ORGS: TableDefinition<&str, &str> = TableDefinition::new("orgs");
 const MEMBERSHIPS: TableDefinition<&str, &str> = TableDefinition::new("memberships");
 const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
 const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
-const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
-const SERVICE_TOKENS: TableDefinition<&str, &str> = TableDefinition::new("service_tokens");
-const GRANTS: TableDefinition<&str, &str> = TableDefinition::new("grants");
 /// Key: the record's sequence number, zero-padded so that keys sort in order.
 const AUDIT: TableDefinition<&str, &str> = TableDefinition::new("audit");
 
@@ -61,11 +56,68 @@ struct State {
     session_by_token: FastMap<String, String>,
     tokens: HashMap<String, TokenRecord>,
     token_by_hash: HashMap<String, String>,
-    keys: HashMap<String, KeyRecord>,
-    service_tokens: HashMap<String, ServiceTokenRecord>,
-    grants: HashMap<String, GrantRecord>,
     /// (sequence, record), oldest first.
     audit: std::collections::VecDeque<(u64, AuditRecord)>,
+    /// The record collections, by table, each read from the file on first use.
+    collections: HashMap<&'static str, Table>,
+}
+
+/// One collection in memory: its rows with their metadata, and its indexes.
+#[derive(Default)]
+struct Table {
+    rows: HashMap<String, (String, Meta)>,
+    /// [`unique_key`] → id.
+    unique: HashMap<String, String>,
+    owned: HashMap<String, std::collections::BTreeSet<String>>,
+}
+
+/// A unique key as one string: the index, a NUL (in no index name), the value.
+fn unique_key(index: &str, value: &str) -> String {
+    let mut key = String::with_capacity(index.len() + 1 + value.len());
+    key.push_str(index);
+    key.push('\0');
+    key.push_str(value);
+    key
+}
+
+impl Table {
+    fn holder(&self, index: &str, value: &str) -> Option<&String> {
+        self.unique.get(&unique_key(index, value))
+    }
+
+    fn live(&self, id: &str, now: OffsetDateTime) -> Option<&(String, Meta)> {
+        self.rows.get(id).filter(|(_, meta)| meta.is_live(now))
+    }
+
+    fn insert(&mut self, id: String, json: String, meta: Meta) {
+        self.remove(&id);
+        for (index, value) in &meta.unique_keys {
+            self.unique.insert(unique_key(index, value), id.clone());
+        }
+        if let Some(owner) = &meta.owner {
+            self.owned.entry(owner.clone()).or_default().insert(id.clone());
+        }
+        self.rows.insert(id, (json, meta));
+    }
+
+    fn remove(&mut self, id: &str) -> Option<(String, Meta)> {
+        let (json, meta) = self.rows.remove(id)?;
+        for (index, value) in &meta.unique_keys {
+            let key = unique_key(index, value);
+            if self.unique.get(&key).is_some_and(|holder| holder == id) {
+                self.unique.remove(&key);
+            }
+        }
+        if let Some(owner) = &meta.owner
+            && let Some(ids) = self.owned.get_mut(owner)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.owned.remove(owner);
+            }
+        }
+        Some((json, meta))
+    }
 }
 
 /// One change, applied first to the file and then to memory.
@@ -77,12 +129,10 @@ enum Change {
     PutSession(SessionRecord),
     DeleteSession(String),
     PutToken(TokenRecord),
-    PutKey(KeyRecord),
-    PutServiceToken(ServiceTokenRecord),
-    DeleteServiceToken(String),
-    PutGrant(GrantRecord),
     AppendAudit(u64, AuditRecord),
     DropAudit(u64),
+    PutRow(&'static str, RecordRow),
+    DeleteRow(&'static str, String),
 }
 
 pub struct EmbeddedStore {
@@ -151,7 +201,7 @@ impl EmbeddedStore {
 
     fn load(&self) -> Result<()> {
         let write = self.db.begin_write().map_err(storage_error)?;
-        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, KEYS, SERVICE_TOKENS, GRANTS, AUDIT] {
+        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, AUDIT] {
             write.open_table(table).map_err(storage_error)?;
         }
         write.commit().map_err(storage_error)?;
@@ -184,15 +234,6 @@ impl EmbeddedStore {
         }
         for (_, json) in rows(TOKENS)? {
             changes.push(Change::PutToken(decode(&json)?));
-        }
-        for (_, json) in rows(KEYS)? {
-            changes.push(Change::PutKey(decode(&json)?));
-        }
-        for (_, json) in rows(SERVICE_TOKENS)? {
-            changes.push(Change::PutServiceToken(decode(&json)?));
-        }
-        for (_, json) in rows(GRANTS)? {
-            changes.push(Change::PutGrant(decode(&json)?));
         }
         for (key, json) in rows(AUDIT)? {
             let sequence = key.parse().map_err(|_| Error::internal("corrupt audit key in embedded store"))?;
@@ -237,13 +278,12 @@ impl EmbeddedStore {
                 .values()
                 .filter(|s| !s.is_live(now))
                 .map(|s| Change::DeleteSession(s.id.clone()))
-                .chain(
-                    state
-                        .service_tokens
-                        .values()
-                        .filter(|t| t.expires_at <= now)
-                        .map(|t| Change::DeleteServiceToken(t.id.clone())),
-                )
+                .chain(state.collections.iter().flat_map(|(table, rows)| {
+                    rows.rows
+                        .iter()
+                        .filter(|(_, (_, meta))| !meta.is_live(now))
+                        .map(|(id, _)| Change::DeleteRow(table, id.clone()))
+                }))
                 .collect();
             Ok((expired.len(), expired))
         })
@@ -287,12 +327,10 @@ impl Row {
             Change::PutSession(s) => Row::Put(SESSIONS, s.id.clone(), encode(s)?),
             Change::DeleteSession(id) => Row::Delete(SESSIONS, id.clone()),
             Change::PutToken(t) => Row::Put(TOKENS, t.id.clone(), encode(t)?),
-            Change::PutKey(k) => Row::Put(KEYS, k.kid.clone(), encode(k)?),
-            Change::PutServiceToken(t) => Row::Put(SERVICE_TOKENS, t.id.clone(), encode(t)?),
-            Change::DeleteServiceToken(id) => Row::Delete(SERVICE_TOKENS, id.clone()),
-            Change::PutGrant(g) => Row::Put(GRANTS, g.id.clone(), encode(g)?),
             Change::AppendAudit(seq, r) => Row::Put(AUDIT, format!("{seq:020}"), encode(r)?),
             Change::DropAudit(seq) => Row::Delete(AUDIT, format!("{seq:020}")),
+            Change::PutRow(table, row) => Row::Put(TableDefinition::new(table), row.id.clone(), row.json.clone()),
+            Change::DeleteRow(table, id) => Row::Delete(TableDefinition::new(table), id.clone()),
         })
     }
 }
@@ -361,24 +399,20 @@ impl State {
                 self.token_by_hash.insert(token.token_hash.clone(), token.id.clone());
                 self.tokens.insert(token.id.clone(), token);
             }
-            Change::PutKey(key) => {
-                self.keys.insert(key.kid.clone(), key);
-            }
-            Change::PutServiceToken(token) => {
-                self.service_tokens.insert(token.id.clone(), token);
-            }
-            Change::DeleteServiceToken(id) => {
-                self.service_tokens.remove(&id);
-            }
-            Change::PutGrant(grant) => {
-                self.grants.insert(grant.id.clone(), grant);
-            }
             Change::AppendAudit(sequence, record) => self.audit.push_back((sequence, record)),
             Change::DropAudit(sequence) => {
                 if self.audit.front().is_some_and(|(s, _)| *s == sequence) {
                     self.audit.pop_front();
                 } else {
                     self.audit.retain(|(s, _)| *s != sequence);
+                }
+            }
+            Change::PutRow(table, row) => {
+                self.collections.entry(table).or_default().insert(row.id, row.json, row.meta);
+            }
+            Change::DeleteRow(table, id) => {
+                if let Some(table) = self.collections.get_mut(table) {
+                    table.remove(&id);
                 }
             }
         }
@@ -586,36 +620,6 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn put_key(&self, key: &KeyRecord) -> Result<()> {
-        self.write(|_| Ok(((), vec![Change::PutKey(key.clone())]))).await
-    }
-
-    async fn keys(&self) -> Result<Vec<KeyRecord>> {
-        self.read(|s| {
-            let mut keys: Vec<_> = s.keys.values().cloned().collect();
-            keys.sort_by_key(|k| k.created_at);
-            keys
-        })
-    }
-
-    async fn put_service_token(&self, token: &ServiceTokenRecord) -> Result<()> {
-        self.write(|_| Ok(((), vec![Change::PutServiceToken(token.clone())]))).await
-    }
-
-    async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>> {
-        let now = time::OffsetDateTime::now_utc();
-        self.read(|s| s.service_tokens.get(id).filter(|t| t.expires_at > now).cloned())
-    }
-
-    async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>> {
-        self.read(|s| {
-            let mut list: Vec<_> =
-                s.service_tokens.values().filter(|t| t.revoked_at.is_some() && t.expires_at > now).cloned().collect();
-            list.sort_by_key(|t| t.created_at);
-            list
-        })
-    }
-
     async fn count_failure(&self, key: &str, window: Duration) -> Result<u64> {
         let now = std::time::Instant::now();
         let mut throttle = self.throttle.lock().map_err(|_| Error::internal("throttle lock poisoned"))?;
@@ -662,17 +666,136 @@ impl Store for EmbeddedStore {
             s.audit.iter().rev().map(|(_, r)| r).filter(|r| filter.matches(r)).take(filter.limit).cloned().collect()
         })
     }
+}
 
-    async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.write(|_| Ok(((), vec![Change::PutGrant(grant.clone())]))).await
+impl EmbeddedStore {
+    /// Reads collection `c` from the file into memory, the first time it is used. Under the
+    /// writer lock, so that no write to it can slip in between the read and the insert.
+    async fn loaded(&self, c: Collection) -> Result<()> {
+        if self.read(|s| s.collections.contains_key(c.spec.table))? {
+            return Ok(());
+        }
+        let _writer = self.writer.lock().await;
+        if self.read(|s| s.collections.contains_key(c.spec.table))? {
+            return Ok(());
+        }
+        let db = self.db.clone();
+        let table = tokio::task::spawn_blocking(move || -> Result<Table> {
+            let read = db.begin_read().map_err(storage_error)?;
+            let mut table = Table::default();
+            let definition: TableDefinition<&str, &str> = TableDefinition::new(c.spec.table);
+            let stored = match read.open_table(definition) {
+                Ok(stored) => stored,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(table),
+                Err(e) => return Err(storage_error(e)),
+            };
+            for row in stored.iter().map_err(storage_error)? {
+                let (id, json) = row.map_err(storage_error)?;
+                let json = json.value().to_owned();
+                let meta = (c.meta_of)(&json)?;
+                table.insert(id.value().to_owned(), json, meta);
+            }
+            Ok(table)
+        })
+        .await
+        .map_err(Error::internal)??;
+        let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
+        state.collections.insert(c.spec.table, table);
+        Ok(())
     }
 
-    async fn grants(&self) -> Result<Vec<GrantRecord>> {
-        self.read(|s| {
-            let mut list: Vec<_> = s.grants.values().cloned().collect();
-            list.sort_by_key(|g| g.created_at);
-            list
+    async fn read_table<T>(&self, c: Collection, f: impl FnOnce(&Table, OffsetDateTime) -> T) -> Result<T> {
+        self.loaded(c).await?;
+        // Expiry to the instant, as Redis applies `PXAT` (the service's clock keeps seconds).
+        let now = OffsetDateTime::now_utc();
+        let empty = Table::default();
+        self.read(|s| f(s.collections.get(c.spec.table).unwrap_or(&empty), now))
+    }
+
+    /// Plans a change to collection `c` against its current rows, then writes it.
+    async fn write_table<T>(
+        &self,
+        c: Collection,
+        plan: impl FnOnce(&Table, OffsetDateTime) -> Result<(T, Vec<Change>)>,
+    ) -> Result<T> {
+        self.loaded(c).await?;
+        // Expiry to the instant, as Redis applies `PXAT` (the service's clock keeps seconds).
+        let now = OffsetDateTime::now_utc();
+        let empty = Table::default();
+        self.write(|s| plan(s.collections.get(c.spec.table).unwrap_or(&empty), now)).await
+    }
+}
+
+/// The embedded store has one copy: every change is durable once committed, whatever the
+/// [`Durability`] asked.
+#[async_trait]
+impl Collections for EmbeddedStore {
+    async fn get_row(&self, c: Collection, id: &str) -> Result<Option<String>> {
+        self.read_table(c, |t, now| t.live(id, now).map(|(json, _)| json.clone())).await
+    }
+
+    async fn find_row(&self, c: Collection, index: &str, value: &str) -> Result<Option<String>> {
+        self.read_table(c, |t, now| t.holder(index, value).and_then(|id| t.live(id, now)).map(|(json, _)| json.clone()))
+            .await
+    }
+
+    async fn insert_row(&self, c: Collection, row: RecordRow) -> Result<()> {
+        let table = c.spec.table;
+        self.write_table(c, |t, now| {
+            let taken = t.live(&row.id, now).is_some()
+                || row.meta.unique_keys.iter().any(|(index, value)| {
+                    t.holder(index, value).is_some_and(|id| id != &row.id && t.live(id, now).is_some())
+                });
+            if taken {
+                return Err(Error::conflict(format!("{} {}", c.spec.name, row.id)));
+            }
+            Ok(((), vec![Change::PutRow(table, row)]))
         })
+        .await
+    }
+
+    async fn put_row(&self, c: Collection, row: RecordRow, _durability: Durability) -> Result<()> {
+        let table = c.spec.table;
+        self.write_table(c, |_, _| Ok(((), vec![Change::PutRow(table, row)]))).await
+    }
+
+    async fn swap_row(&self, c: Collection, row: RecordRow, expected: &str, _durability: Durability) -> Result<bool> {
+        let table = c.spec.table;
+        self.write_table(c, |t, now| match t.live(&row.id, now) {
+            Some((json, _)) if json == expected => Ok((true, vec![Change::PutRow(table, row)])),
+            _ => Ok((false, Vec::new())),
+        })
+        .await
+    }
+
+    async fn delete_row(&self, c: Collection, id: &str, _durability: Durability) -> Result<Option<String>> {
+        self.take_row(c, id).await
+    }
+
+    async fn take_row(&self, c: Collection, id: &str) -> Result<Option<String>> {
+        let table = c.spec.table;
+        self.write_table(c, |t, now| match t.rows.get(id) {
+            Some((json, meta)) => {
+                let live = meta.is_live(now).then(|| json.clone());
+                Ok((live, vec![Change::DeleteRow(table, id.to_owned())]))
+            }
+            None => Ok((None, Vec::new())),
+        })
+        .await
+    }
+
+    async fn owned_rows(&self, c: Collection, owner: &str) -> Result<Vec<String>> {
+        self.read_table(c, |t, now| {
+            t.owned.get(owner).into_iter().flatten().filter_map(|id| t.live(id, now)).map(|(j, _)| j.clone()).collect()
+        })
+        .await
+    }
+
+    async fn all_rows(&self, c: Collection) -> Result<Vec<String>> {
+        self.read_table(c, |t, now| {
+            t.rows.values().filter(|(_, meta)| meta.is_live(now)).map(|(json, _)| json.clone()).collect()
+        })
+        .await
     }
 }
 

@@ -9,29 +9,30 @@
 //! session check) in the cheapest way it has: a map lookup, or one Lua round trip. One test
 //! suite (`tests/system/store_suite.rs`) runs against both.
 
+pub mod collection;
 pub mod embedded;
 pub mod records;
 pub mod redis;
 
 use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::Result;
-use crate::grants::GrantRecord;
-use crate::keys::KeyRecord;
-use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
 use shared::OrgRole;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+pub use collection::{Collection, Collections, Durability, Record, Records, Spec, Versioned};
 pub use records::{
     Membership, OrgRecord, Principal, SessionBundle, SessionRecord, TokenBundle, TokenRecord, UserRecord,
 };
 
-/// Everything airlock keeps. Every method fails with `Error::StoreUnavailable` (never hangs past
-/// the store timeout) when the backend cannot be reached.
+/// Everything airlock keeps: the record collections ([`Collections`], for every kind declared
+/// as a [`Record`]), and the records the session check reads on its hot path. Every method
+/// fails with `Error::StoreUnavailable` (never hangs past the store timeout) when the backend
+/// cannot be reached.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Collections + Send + Sync + 'static {
     /// Cheap liveness probe for `/ready`.
     async fn ping(&self) -> Result<()>;
 
@@ -80,20 +81,6 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a token's record (revocation). `Error::NotFound` if absent.
     async fn update_token(&self, token: &TokenRecord) -> Result<()>;
 
-    // Signing keys (private parts sealed by the caller).
-    /// Adds or replaces a key.
-    async fn put_key(&self, key: &KeyRecord) -> Result<()>;
-    /// Every key, retired ones included.
-    async fn keys(&self) -> Result<Vec<KeyRecord>>;
-
-    // Service tokens (kept until they expire; the JWT is never stored).
-    /// Adds or replaces a service token's record.
-    async fn put_service_token(&self, token: &ServiceTokenRecord) -> Result<()>;
-    /// A service token by id, unless it has expired.
-    async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>>;
-    /// Revoked service tokens that have not expired yet.
-    async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>>;
-
     // Sign-in throttling.
     /// Counts one failure for `key` in a window that starts at the first failure; the count.
     async fn count_failure(&self, key: &str, window: Duration) -> Result<u64>;
@@ -106,11 +93,6 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, record: &AuditRecord, capacity: usize) -> Result<()>;
     /// The newest records first, up to `filter.limit`, filtered.
     async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
-
-    // Repository grants.
-    async fn put_grant(&self, grant: &GrantRecord) -> Result<()>;
-    /// Every grant (a deployment has few).
-    async fn grants(&self) -> Result<Vec<GrantRecord>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -31,10 +31,8 @@ use super::{
 };
 use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
-use crate::grants::GrantRecord;
-use crate::keys::KeyRecord;
-use crate::service_tokens::ServiceTokenRecord;
 use async_trait::async_trait;
+mod collections;
 mod connection;
 
 pub use connection::SentinelUrl;
@@ -455,13 +453,6 @@ impl RedisStore {
         raw.iter().map(|r| r.as_deref().map(decode).transpose()).collect()
     }
 
-    /// Writes the record `{kind}:{id}` and lists its id in the set `{set}`, together.
-    async fn put_listed(&self, kind: &str, set: &str, id: &str, json: String) -> Result<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic().set(self.key(kind, id), json).ignore().sadd(format!("{}{set}", self.prefix), id).ignore();
-        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
-    }
-
     /// Every record `{kind}:{id}` whose id the set `{set}` lists (unordered).
     async fn all_listed<T: DeserializeOwned>(&self, kind: &str, set: &str) -> Result<Vec<T>> {
         let set = &format!("{}{set}", self.prefix);
@@ -780,65 +771,6 @@ impl Store for RedisStore {
             )
             .await?;
         replaced.map(|_| ()).ok_or_else(|| Error::not_found(format!("token {}", token.id)))
-    }
-
-    async fn put_key(&self, key: &KeyRecord) -> Result<()> {
-        self.put_listed("key", "keys", &key.kid, encode(key)?).await
-    }
-
-    async fn keys(&self) -> Result<Vec<KeyRecord>> {
-        let mut keys: Vec<KeyRecord> = self.all_listed("key", "keys").await?;
-        keys.sort_by_key(|k| k.created_at);
-        Ok(keys)
-    }
-
-    async fn put_service_token(&self, token: &ServiceTokenRecord) -> Result<()> {
-        let expires = unix_millis(token.expires_at);
-        let revoked = format!("{}revoked_service_tokens", self.prefix);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key("service_token", &token.id))
-            .arg(encode(token)?)
-            .arg("PXAT")
-            .arg(expires)
-            .ignore();
-        if token.revoked_at.is_some() {
-            // Scored by expiry, so that listing skips (and trimming drops) expired ones.
-            pipe.cmd("ZADD").arg(&revoked).arg(expires).arg(&token.id).ignore();
-        }
-        pipe.cmd("ZREMRANGEBYSCORE").arg(&revoked).arg("-inf").arg(unix_millis(token.created_at)).ignore();
-        if token.revoked_at.is_some() {
-            self.run_durable(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
-        } else {
-            self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
-        }
-    }
-
-    async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>> {
-        self.get_json(self.key("service_token", id)).await
-    }
-
-    async fn revoked_service_tokens(&self, now: OffsetDateTime) -> Result<Vec<ServiceTokenRecord>> {
-        let set = &format!("{}revoked_service_tokens", self.prefix);
-        let from = unix_millis(now);
-        let ids: Vec<String> = self
-            .read(|mut c| async move {
-                redis::cmd("ZRANGEBYSCORE").arg(set).arg(format!("({from}")).arg("+inf").query_async(&mut c).await
-            })
-            .await?;
-        let keys = ids.iter().map(|id| self.key("service_token", id)).collect();
-        Ok(self.mget_json(keys).await?.into_iter().flatten().collect())
-    }
-
-    async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.put_listed("grant", "grants", &grant.id, encode(grant)?).await
-    }
-
-    async fn grants(&self) -> Result<Vec<GrantRecord>> {
-        let mut grants: Vec<GrantRecord> = self.all_listed("grant", "grants").await?;
-        grants.sort_by_key(|g| g.created_at);
-        Ok(grants)
     }
 
     async fn count_failure(&self, key: &str, window: Duration) -> Result<u64> {
