@@ -4,48 +4,8 @@
 //! emails and addresses, never a secret.
 
 use crate::service::Airlock;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
-/// Most records kept in the store.
-pub const AUDIT_CAPACITY: usize = 10_000;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
-    /// `auth.login.success`, `token.create`, `admin.user.create`, …
-    pub event: String,
-    /// Who acted (an email, `svc:<tenant>`, `cli`), if known.
-    pub actor: Option<String>,
-    /// What it was done to (a user, token id, session id, org…).
-    pub subject: Option<String>,
-    pub ip: Option<String>,
-    /// `success` or `failure`.
-    pub outcome: String,
-}
-
-/// What to filter a read by.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    /// An event name, or a prefix ending in `*` (`admin.*`).
-    pub event: Option<String>,
-    pub actor: Option<String>,
-    pub limit: usize,
-}
-
-impl AuditFilter {
-    pub fn matches(&self, record: &AuditRecord) -> bool {
-        let event = match &self.event {
-            Some(e) => match e.strip_suffix('*') {
-                Some(prefix) => record.event.starts_with(prefix),
-                None => record.event == *e,
-            },
-            None => true,
-        };
-        event && self.actor.as_ref().is_none_or(|a| record.actor.as_deref() == Some(a.as_str()))
-    }
-}
+pub use crate::store::{AUDIT_CAPACITY, AuditFilter, AuditRecord};
 
 /// One event to record.
 pub struct AuditEvent<'a> {
@@ -121,7 +81,7 @@ mod tests {
     #[test]
     fn filters() {
         let record = AuditRecord {
-            time: OffsetDateTime::UNIX_EPOCH,
+            time: time::OffsetDateTime::UNIX_EPOCH,
             event: "admin.user.create".into(),
             actor: Some("a@example.com".into()),
             subject: None,

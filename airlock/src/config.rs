@@ -78,7 +78,7 @@ pub struct Config {
     pub max_tokens_per_user: usize,
     /// `aud` of the JWTs airlock issues and accepts.
     pub jwt_audience: Vec<String>,
-    pub throttle: crate::throttle::ThrottlePolicy,
+    pub throttle: crate::sessions::throttle::ThrottlePolicy,
     pub access_token_ttl: Duration,
     pub service_token_max_ttl: Duration,
     pub log_format: LogFormat,
@@ -345,8 +345,8 @@ impl Config {
         if jwt_audience.is_empty() || jwt_audience.iter().any(|a| a.trim().is_empty()) {
             return Err(Error::config("jwt_audience", "needs at least one non-empty audience"));
         }
-        let defaults = crate::throttle::ThrottlePolicy::default();
-        let throttle = crate::throttle::ThrottlePolicy {
+        let defaults = crate::sessions::throttle::ThrottlePolicy::default();
+        let throttle = crate::sessions::throttle::ThrottlePolicy {
             max_failures_per_account: raw.login_max_failures.unwrap_or(defaults.max_failures_per_account),
             max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(defaults.max_failures_per_ip),
             window: duration_or("login_window", &raw.login_window, defaults.window)?,

@@ -1,9 +1,9 @@
 //! [`Airlock`]: the domain, free of HTTP. Handlers and the CLI call it; it calls the store.
 //! Its operations live beside it by subject: `accounts` (users, orgs, members) and `sessions`.
 
+use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
 use crate::error::Result;
-use crate::password::PasswordHasher;
 use crate::store::DynStore;
 use std::time::Duration;
 
@@ -32,9 +32,9 @@ pub struct Airlock {
     /// Most active API tokens one user may hold.
     pub max_tokens_per_user: usize,
     /// Sign-in throttling limits.
-    pub throttle: crate::throttle::ThrottlePolicy,
+    pub throttle: crate::sessions::throttle::ThrottlePolicy,
     /// Signing keys, once opened (`init_keys`): only what signs or verifies JWTs needs them.
-    pub keys: std::sync::OnceLock<crate::keys::KeyService>,
+    pub keys: std::sync::OnceLock<crate::tokens::keys::KeyService>,
 }
 
 /// Default cap on active API tokens per user.
@@ -47,7 +47,7 @@ impl Airlock {
             hasher: PasswordHasher::new(hash_concurrency)?,
             sessions,
             max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
-            throttle: crate::throttle::ThrottlePolicy::default(),
+            throttle: crate::sessions::throttle::ThrottlePolicy::default(),
             keys: std::sync::OnceLock::new(),
         })
     }

@@ -360,8 +360,8 @@ async fn sentinel_collections_meet_the_contract() {
 /// earlier airlock wrote reads in place.
 #[tokio::test]
 async fn redis_reads_service_tokens_grants_and_keys_as_the_previous_layout_wrote_them() {
-    use airlock::grants::GrantRecord;
-    use airlock::service_tokens::ServiceTokenRecord;
+    use airlock::tokens::grants::GrantRecord;
+    use airlock::tokens::service_tokens::ServiceTokenRecord;
     let redis = RedisServer::start();
     let mut conn = redis.connection();
     let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);

@@ -7,10 +7,10 @@ use crate::accounts::{NewUser, UserPatch};
 use crate::app;
 use crate::config::{Config, LogFormat, RawConfig, StoreUrl};
 use crate::error::{Error, Result};
-use crate::scopes::{Scope, TokenRole, user_power};
 use crate::secrets::new_password;
 use crate::service::{Airlock, SessionPolicy};
 use crate::tokens::NewToken;
+use crate::tokens::scopes::{Scope, TokenRole, user_power};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use shared::{GlobalRole, OrgRole};
@@ -617,12 +617,12 @@ async fn service_token(airlock: &Airlock, raw: &RawConfig, cmd: ServiceTokenComm
     let now = crate::service::now();
     match cmd {
         ServiceTokenCommand::Issue { tenant, scopes, resource, ttl } => {
-            let request = crate::service_tokens::ServiceTokenRequest {
+            let request = crate::tokens::service_tokens::ServiceTokenRequest {
                 tenant_id: tenant,
                 scopes,
                 resource_id: resource,
                 ttl: Duration::from_secs(ttl),
-                alg: crate::keys::KeyAlg::Rs256,
+                alg: crate::tokens::keys::KeyAlg::Rs256,
             };
             let (record, jwt) = airlock.issue_service_token(request, "cli", config.service_token_max_ttl, now).await?;
             println!("Service token issued for tenant {}", record.tenant_id);
@@ -697,8 +697,8 @@ async fn grant(airlock: &Airlock, cmd: GrantCommand) -> Result<()> {
                 .into_iter()
                 .map(|g| {
                     let (kind, id) = match g.grantee {
-                        crate::grants::Grantee::User(id) => ("user", id),
-                        crate::grants::Grantee::Org(id) => ("org", id),
+                        crate::tokens::grants::Grantee::User(id) => ("user", id),
+                        crate::tokens::grants::Grantee::Org(id) => ("org", id),
                     };
                     vec![g.resource, scopes_text(&g.scopes), kind.to_owned(), id, g.id]
                 })

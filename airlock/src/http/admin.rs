@@ -212,7 +212,7 @@ pub struct CreateGrant {
     org: Option<String>,
     resource: String,
     #[serde(default)]
-    scopes: Vec<crate::scopes::Scope>,
+    scopes: Vec<crate::tokens::scopes::Scope>,
 }
 
 /// `POST /api/admin/grants`: grants a user or an org `urc-<id>` or `urc-*`.
@@ -220,7 +220,7 @@ pub async fn create_grant(
     State(state): State<AppState>,
     Admin { actor }: Admin,
     JsonBody(body): JsonBody<CreateGrant>,
-) -> Result<(StatusCode, Json<crate::grants::GrantRecord>), Error> {
+) -> Result<(StatusCode, Json<crate::tokens::grants::GrantRecord>), Error> {
     let grant = state.airlock.add_grant(body.user.as_deref(), body.org.as_deref(), &body.resource, body.scopes).await?;
     let subject = format!("{} ({})", grant.resource, grant.id);
     state.airlock.audit(AuditEvent::new("admin.grant.add").actor(&actor).subject(&subject)).await;
@@ -231,7 +231,7 @@ pub async fn create_grant(
 pub async fn list_grants(
     State(state): State<AppState>,
     _: Admin,
-) -> Result<Json<Vec<crate::grants::GrantRecord>>, Error> {
+) -> Result<Json<Vec<crate::tokens::grants::GrantRecord>>, Error> {
     Ok(Json(state.airlock.list_grants().await?))
 }
 
@@ -252,7 +252,7 @@ pub async fn audit(
     caller: super::extract::Caller,
     super::extract::QueryParams(query): super::extract::QueryParams<AuditQuery>,
 ) -> Result<Json<Vec<crate::audit::AuditRecord>>, Error> {
-    caller.require(crate::scopes::Scope::Audit)?;
+    caller.require(crate::tokens::scopes::Scope::Audit)?;
     let filter = crate::audit::AuditFilter {
         event: query.event.filter(|e| !e.is_empty()),
         actor: query.actor.filter(|a| !a.is_empty()),

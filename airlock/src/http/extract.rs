@@ -4,12 +4,12 @@
 use super::AppState;
 use super::middleware::MAX_BODY_BYTES;
 use crate::error::Error;
-use crate::keys::Claims;
-use crate::scopes::{Scope, has_scope, names, user_power};
 use crate::secrets::looks_like_api_token;
 use crate::sessions::{CheckedSession, ClientInfo, session_view};
 use crate::store::UserRecord;
 use crate::tokens::effective_scopes;
+use crate::tokens::keys::Claims;
+use crate::tokens::scopes::{Scope, has_scope, names, user_power};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};

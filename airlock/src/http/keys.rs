@@ -3,7 +3,7 @@
 use super::AppState;
 use super::extract::Admin;
 use crate::error::Error;
-use crate::keys::KeyRecord;
+use crate::tokens::keys::KeyRecord;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};

@@ -9,9 +9,9 @@
 
 use super::collection::{Collection, Collections, Durability, Meta, Row as RecordRow};
 use super::{
-    Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord,
+    AuditFilter, AuditRecord, Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle,
+    TokenRecord, UserRecord,
 };
-use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -299,7 +299,7 @@ impl EmbeddedStore {
             loop {
                 tick.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                match store.sweep(crate::service::now()).await {
+                match store.sweep(OffsetDateTime::now_utc()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(sessions = n, "swept expired sessions"),
                     Err(e) => tracing::warn!(error = %e, "session sweep failed"),

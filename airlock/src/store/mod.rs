@@ -14,7 +14,6 @@ pub mod embedded;
 pub mod records;
 pub mod redis;
 
-use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::Result;
 use async_trait::async_trait;
 use shared::OrgRole;
@@ -24,7 +23,8 @@ use time::OffsetDateTime;
 
 pub use collection::{Collection, Collections, Durability, Record, Records, Spec, Versioned};
 pub use records::{
-    Membership, OrgRecord, Principal, SessionBundle, SessionRecord, TokenBundle, TokenRecord, UserRecord,
+    AUDIT_CAPACITY, AuditFilter, AuditRecord, Membership, OrgRecord, Principal, SessionBundle, SessionRecord,
+    TokenBundle, TokenRecord, UserRecord,
 };
 
 /// Everything airlock keeps: the record collections ([`Collections`], for every kind declared

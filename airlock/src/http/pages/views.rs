@@ -2,8 +2,8 @@
 //! value is escaped by askama when it is written into the page.
 
 use crate::error::Error;
-use crate::scopes::{Scope, covers};
 use crate::store::{SessionRecord, TokenRecord};
+use crate::tokens::scopes::{Scope, covers};
 use askama::Template;
 use shared::SessionView;
 use std::time::Duration;

@@ -27,9 +27,9 @@
 //! once created; a future org rename must bump its members' versions.)
 
 use super::{
-    Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle, TokenRecord, UserRecord,
+    AuditFilter, AuditRecord, Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle,
+    TokenRecord, UserRecord,
 };
-use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 mod collections;
@@ -818,8 +818,7 @@ impl Store for RedisStore {
     async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let stream = &format!("{}audit", self.prefix);
         // Newest first; read more than asked when filtering (bounded by the stream's cap).
-        let count =
-            if filter.event.is_some() || filter.actor.is_some() { crate::audit::AUDIT_CAPACITY } else { filter.limit };
+        let count = if filter.event.is_some() || filter.actor.is_some() { super::AUDIT_CAPACITY } else { filter.limit };
         let entries: Vec<(String, Vec<(String, String)>)> = self
             .read(|mut c| async move {
                 redis::cmd("XREVRANGE").arg(stream).arg("+").arg("-").arg("COUNT").arg(count).query_async(&mut c).await

@@ -1,5 +1,7 @@
 //! Users, orgs and memberships: what the admin API and CLI manage.
 
+pub mod password;
+
 use crate::error::{Error, Result};
 use crate::secrets::{new_id, new_password};
 use crate::service::Airlock;

@@ -1,9 +1,11 @@
 //! Sign-in, the live session check with its sliding refresh, and revocation.
 
+pub mod throttle;
+
 use crate::accounts::normalize_email;
+use crate::accounts::password::MAX_PASSWORD_LEN;
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
-use crate::password::MAX_PASSWORD_LEN;
 use crate::secrets::{hash_secret, looks_like_session_token, new_id, new_session_token, secure_eq};
 use crate::service::{Airlock, SessionPolicy};
 use crate::store::{Membership, Principal, SessionBundle, SessionRecord, UserRecord};

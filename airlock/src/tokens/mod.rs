@@ -1,12 +1,19 @@
-//! API tokens (contract section 6): `alk_` secrets shown once, SHA-256 at rest, scopes from the
-//! hierarchy in [`crate::scopes`], optional expiry, a cap on active tokens per user, and never
+//! Tokens (contract section 6): signing keys and JWTs ([`keys`]), the scope hierarchy
+//! ([`scopes`]), headless service tokens ([`service_tokens`]), repository grants and the token
+//! exchange ([`grants`]), and, here, API tokens: `alk_` secrets shown once, SHA-256 at rest, scopes from the
+//! hierarchy in [`scopes`], optional expiry, a cap on active tokens per user, and never
 //! more power than whoever creates them.
 
+pub mod grants;
+pub mod keys;
+pub mod scopes;
+pub mod service_tokens;
+
 use crate::error::{Error, Result};
-use crate::scopes::{Scope, TokenRole, covers, has_scope, user_power};
 use crate::secrets::{hash_secret, looks_like_api_token, new_api_token, new_id, secure_eq};
 use crate::service::Airlock;
 use crate::store::{TokenBundle, TokenRecord, UserRecord};
+use crate::tokens::scopes::{Scope, TokenRole, covers, has_scope, user_power};
 use time::OffsetDateTime;
 
 /// Longest expiry a token may be given.

@@ -4,11 +4,11 @@
 //! authenticated but not authorized.
 
 use crate::error::{Error, Result};
-use crate::keys::{Claims, KeyAlg};
-use crate::scopes::{Scope, has_scope, names};
 use crate::secrets::new_id;
 use crate::service::Airlock;
 use crate::store::{Membership, Record, Records, Spec, UserRecord};
+use crate::tokens::keys::{Claims, KeyAlg};
+use crate::tokens::scopes::{Scope, has_scope, names};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

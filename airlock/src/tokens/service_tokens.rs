@@ -4,10 +4,10 @@
 //! list edge-mw polls).
 
 use crate::error::{Error, Result};
-use crate::keys::{Claims, KeyAlg};
 use crate::secrets::new_id;
 use crate::service::Airlock;
 use crate::store::{Durability, Record, Records, Spec};
+use crate::tokens::keys::{Claims, KeyAlg};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
