@@ -404,3 +404,47 @@ async fn redis_reads_service_tokens_grants_and_keys_as_the_previous_layout_wrote
     assert_eq!(store.get::<ServiceTokenRecord>("svc_old").await.unwrap(), Some(token));
     assert_eq!(store.all::<GrantRecord>().await.unwrap(), vec![grant]);
 }
+
+/// API tokens too: written as the store before the collections wrote them (the owner list a
+/// plain set), they authenticate, list, and take a revocation, the list converted in place.
+#[tokio::test]
+async fn redis_reads_api_tokens_as_the_previous_layout_wrote_them() {
+    use airlock::store::Collection;
+    use airlock::tokens::TokenRecord;
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "airlock:", Duration::from_secs(2)).await.unwrap();
+    store.create_user(&user("usr_ada", "ada@example.com")).await.unwrap();
+    let token: TokenRecord = serde_json::from_value(serde_json::json!({
+        "id": "tok_old", "name": "ci", "user_id": "usr_ada", "token_hash": "hash-of-the-secret",
+        "scopes": ["read"], "role": null, "created_at": "2026-11-30T10:00:00Z"
+    }))
+    .unwrap();
+    let mut conn = redis.connection();
+    let json = serde_json::to_string(&token).unwrap();
+    let _: () = redis::cmd("SET").arg("airlock:token:tok_old").arg(&json).query(&mut conn).unwrap();
+    let _: () =
+        redis::cmd("SET").arg("airlock:token_token:hash-of-the-secret").arg("tok_old").query(&mut conn).unwrap();
+    let _: () = redis::cmd("SADD").arg("airlock:user_tokens:usr_ada").arg("tok_old").query(&mut conn).unwrap();
+
+    let found = store.load_credential(Collection::of::<TokenRecord>(), "token", "hash-of-the-secret").await.unwrap();
+    let found = found.expect("the old token authenticates");
+    assert_eq!((found.record.as_str(), found.user.email.as_str()), (json.as_str(), "ada@example.com"));
+    assert_eq!(store.owned_by::<TokenRecord>("usr_ada").await.unwrap(), vec![token.clone()]);
+    let kind: String = redis::cmd("TYPE").arg("airlock:user_tokens:usr_ada").query(&mut conn).unwrap();
+    assert_eq!(kind, "zset", "the owner list was converted in place");
+    let mut revoked = token.clone();
+    revoked.revoked_at = Some(now());
+    store.put(&revoked, Durability::Replicated).await.unwrap();
+    assert_eq!(store.owned_by::<TokenRecord>("usr_ada").await.unwrap(), vec![revoked.clone()]);
+
+    // A new token for a user whose list is still the old set: the write converts it.
+    let _: () = redis::cmd("DEL").arg("airlock:user_tokens:usr_ada").query(&mut conn).unwrap();
+    let _: () = redis::cmd("SADD").arg("airlock:user_tokens:usr_ada").arg("tok_old").query(&mut conn).unwrap();
+    let mut newer = token.clone();
+    (newer.id, newer.token_hash, newer.name) = ("tok_new".into(), "hash-of-another".into(), "deploy".into());
+    store.insert(&newer).await.unwrap();
+    let mut listed: Vec<String> =
+        store.owned_by::<TokenRecord>("usr_ada").await.unwrap().into_iter().map(|t| t.id).collect();
+    listed.sort();
+    assert_eq!(listed, ["tok_new", "tok_old"]);
+}

@@ -9,8 +9,8 @@
 
 use super::collection::{Collection, Collections, Durability, Meta, Row as RecordRow};
 use super::{
-    AuditFilter, AuditRecord, Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle,
-    TokenRecord, UserRecord,
+    AuditFilter, AuditRecord, CredentialBundle, Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store,
+    UserRecord,
 };
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -29,7 +29,6 @@ const ORGS: TableDefinition<&str, &str> = TableDefinition::new("orgs");
 /// Key `user_id/org_id`, value the role name.
 const MEMBERSHIPS: TableDefinition<&str, &str> = TableDefinition::new("memberships");
 const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
-const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 /// Key: the record's sequence number, zero-padded so that keys sort in order.
 const AUDIT: TableDefinition<&str, &str> = TableDefinition::new("audit");
 
@@ -54,8 +53,6 @@ struct State {
     /// Shared with the checks that read them: a check takes an `Arc`, not a copy.
     sessions: FastMap<String, Arc<SessionRecord>>,
     session_by_token: FastMap<String, String>,
-    tokens: HashMap<String, TokenRecord>,
-    token_by_hash: HashMap<String, String>,
     /// (sequence, record), oldest first.
     audit: std::collections::VecDeque<(u64, AuditRecord)>,
     /// The record collections, by table, each read from the file on first use.
@@ -128,7 +125,6 @@ enum Change {
     DeleteMembership { user_id: String, org_id: String },
     PutSession(SessionRecord),
     DeleteSession(String),
-    PutToken(TokenRecord),
     AppendAudit(u64, AuditRecord),
     DropAudit(u64),
     PutRow(&'static str, RecordRow),
@@ -201,7 +197,7 @@ impl EmbeddedStore {
 
     fn load(&self) -> Result<()> {
         let write = self.db.begin_write().map_err(storage_error)?;
-        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, TOKENS, AUDIT] {
+        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, AUDIT] {
             write.open_table(table).map_err(storage_error)?;
         }
         write.commit().map_err(storage_error)?;
@@ -231,9 +227,6 @@ impl EmbeddedStore {
         }
         for (_, json) in rows(SESSIONS)? {
             changes.push(Change::PutSession(decode(&json)?));
-        }
-        for (_, json) in rows(TOKENS)? {
-            changes.push(Change::PutToken(decode(&json)?));
         }
         for (key, json) in rows(AUDIT)? {
             let sequence = key.parse().map_err(|_| Error::internal("corrupt audit key in embedded store"))?;
@@ -326,7 +319,6 @@ impl Row {
             Change::DeleteMembership { user_id, org_id } => Row::Delete(MEMBERSHIPS, membership_key(user_id, org_id)),
             Change::PutSession(s) => Row::Put(SESSIONS, s.id.clone(), encode(s)?),
             Change::DeleteSession(id) => Row::Delete(SESSIONS, id.clone()),
-            Change::PutToken(t) => Row::Put(TOKENS, t.id.clone(), encode(t)?),
             Change::AppendAudit(seq, r) => Row::Put(AUDIT, format!("{seq:020}"), encode(r)?),
             Change::DropAudit(seq) => Row::Delete(AUDIT, format!("{seq:020}")),
             Change::PutRow(table, row) => Row::Put(TableDefinition::new(table), row.id.clone(), row.json.clone()),
@@ -394,10 +386,6 @@ impl State {
                 if let Some(session) = self.sessions.remove(&id) {
                     self.session_by_token.remove(&session.token_hash);
                 }
-            }
-            Change::PutToken(token) => {
-                self.token_by_hash.insert(token.token_hash.clone(), token.id.clone());
-                self.tokens.insert(token.id.clone(), token);
             }
             Change::AppendAudit(sequence, record) => self.audit.push_back((sequence, record)),
             Change::DropAudit(sequence) => {
@@ -592,32 +580,15 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn create_token(&self, token: &TokenRecord) -> Result<()> {
-        self.write(|_| Ok(((), vec![Change::PutToken(token.clone())]))).await
-    }
-
-    async fn load_token(&self, token_hash: &str) -> Result<Option<TokenBundle>> {
+    async fn load_credential(&self, c: Collection, index: &str, value: &str) -> Result<Option<CredentialBundle>> {
+        self.loaded(c).await?;
         self.read(|s| {
-            let token = s.token_by_hash.get(token_hash).and_then(|id| s.tokens.get(id))?;
-            let user = s.users.get(&token.user_id)?;
-            Some(TokenBundle { token: token.clone(), user: user.clone(), memberships: s.memberships_of(&user.id) })
+            let table = s.collections.get(c.spec.table)?;
+            let (record, meta) = table.holder(index, value).and_then(|id| table.rows.get(id))?;
+            let user = s.users.get(meta.owner.as_deref()?)?;
+            let memberships = s.memberships_of(&user.id);
+            Some(CredentialBundle { record: record.clone(), user: user.clone(), memberships })
         })
-    }
-
-    async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>> {
-        self.read(|s| {
-            let mut list: Vec<_> = s.tokens.values().filter(|t| t.user_id == user_id).cloned().collect();
-            list.sort_by_key(|t| t.created_at);
-            list
-        })
-    }
-
-    async fn update_token(&self, token: &TokenRecord) -> Result<()> {
-        self.write(|state| match state.tokens.get(&token.id) {
-            Some(_) => Ok(((), vec![Change::PutToken(token.clone())])),
-            None => Err(Error::not_found(format!("token {}", token.id))),
-        })
-        .await
     }
 
     async fn count_failure(&self, key: &str, window: Duration) -> Result<u64> {

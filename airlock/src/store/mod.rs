@@ -23,8 +23,8 @@ use time::OffsetDateTime;
 
 pub use collection::{Collection, Collections, Durability, Record, Records, Spec, Versioned};
 pub use records::{
-    AUDIT_CAPACITY, AuditFilter, AuditRecord, Membership, OrgRecord, Principal, SessionBundle, SessionRecord,
-    TokenBundle, TokenRecord, UserRecord,
+    AUDIT_CAPACITY, AuditFilter, AuditRecord, CredentialBundle, Membership, OrgRecord, Principal, SessionBundle,
+    SessionRecord, UserRecord,
 };
 
 /// Everything airlock keeps: the record collections ([`Collections`], for every kind declared
@@ -72,14 +72,10 @@ pub trait Store: Collections + Send + Sync + 'static {
     /// Deletes every session of a user except `keep`; how many were deleted.
     async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> Result<usize>;
 
-    // API tokens. Kept after revocation or expiry (for `token list --all`), found by hash.
-    async fn create_token(&self, token: &TokenRecord) -> Result<()>;
-    /// The token behind a hash, with its user and memberships, whatever its state.
-    async fn load_token(&self, token_hash: &str) -> Result<Option<TokenBundle>>;
-    /// Every token of a user, oldest first.
-    async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>>;
-    /// Replaces a token's record (revocation). `Error::NotFound` if absent.
-    async fn update_token(&self, token: &TokenRecord) -> Result<()>;
+    /// Bearer credentials (API tokens): the record of collection `c` holding the unique key
+    /// `(index, value)` (the hash of a secret), with its user and memberships, in one round
+    /// trip, whatever its state. The record's owner is its user, named in its `user_id` field.
+    async fn load_credential(&self, c: Collection, index: &str, value: &str) -> Result<Option<CredentialBundle>>;
 
     // Sign-in throttling.
     /// Counts one failure for `key` in a window that starts at the first failure; the count.

@@ -1,6 +1,5 @@
 //! What the stores keep. Serialized as JSON in both backends.
 
-use crate::tokens::scopes::{Scope, TokenRole};
 use serde::{Deserialize, Serialize};
 use shared::{GlobalRole, OrgRole};
 use std::sync::{Arc, OnceLock};
@@ -85,33 +84,11 @@ pub struct SessionBundle {
     pub principal: Arc<Principal>,
 }
 
-/// An API token. The secret itself is never stored: only its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub id: String,
-    pub name: String,
-    pub user_id: String,
-    pub token_hash: String,
-    pub scopes: Vec<Scope>,
-    pub role: Option<TokenRole>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option", default)]
-    pub expires_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option", default)]
-    pub revoked_at: Option<OffsetDateTime>,
-}
-
-impl TokenRecord {
-    pub fn is_active(&self, now: OffsetDateTime) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
-    }
-}
-
-/// A token with its user and memberships, for bearer authentication in one store call.
+/// A credential's record (its JSON, as stored) with its user and memberships, read together
+/// for bearer authentication (see `Store::load_credential`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenBundle {
-    pub token: TokenRecord,
+pub struct CredentialBundle {
+    pub record: String,
     pub user: UserRecord,
     pub memberships: Vec<Membership>,
 }

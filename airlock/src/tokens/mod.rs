@@ -12,9 +12,64 @@ pub mod service_tokens;
 use crate::error::{Error, Result};
 use crate::secrets::{hash_secret, looks_like_api_token, new_api_token, new_id, secure_eq};
 use crate::service::Airlock;
-use crate::store::{TokenBundle, TokenRecord, UserRecord};
+use crate::store::{Collection, Durability, Membership, Record, Records, Spec, UserRecord};
 use crate::tokens::scopes::{Scope, TokenRole, covers, has_scope, user_power};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+/// An API token. The secret itself is never stored: only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub token_hash: String,
+    pub scopes: Vec<Scope>,
+    pub role: Option<TokenRole>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl TokenRecord {
+    pub fn is_active(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// API tokens: `token:<id>`, found by `token_token:<sha256>`, listed per user in
+/// `user_tokens:<user id>` on Redis; the `tokens` table embedded. Kept after revocation or expiry
+/// (for `token list --all`): no store expiry.
+impl Record for TokenRecord {
+    const SPEC: Spec = Spec { name: "token", table: "tokens", all: None, owned: Some("user_tokens:{owner}") };
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn unique_keys(&self) -> Vec<(&'static str, String)> {
+        vec![(BY_HASH, self.token_hash.clone())]
+    }
+
+    /// The user, as `Store::load_credential` requires.
+    fn owner(&self) -> Option<String> {
+        Some(self.user_id.clone())
+    }
+}
+
+/// The unique key an API token is found by: the SHA-256 of its secret.
+const BY_HASH: &str = "token";
+
+/// A token with its user and memberships, for bearer authentication in one store call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBundle {
+    pub token: TokenRecord,
+    pub user: UserRecord,
+    pub memberships: Vec<Membership>,
+}
 
 /// Longest expiry a token may be given.
 pub const MAX_EXPIRES_DAYS: u32 = 3650;
@@ -96,7 +151,7 @@ impl Airlock {
             None => None,
         };
         let active: Vec<TokenRecord> =
-            self.store.tokens_of(&owner.id).await?.into_iter().filter(|t| t.is_active(now)).collect();
+            self.tokens_of(&owner.id).await?.into_iter().filter(|t| t.is_active(now)).collect();
         if active.iter().any(|t| t.name == name) {
             return Err(Error::conflict(format!("token {name}")));
         }
@@ -119,26 +174,27 @@ impl Airlock {
             expires_at,
             revoked_at: None,
         };
-        self.store.create_token(&record).await?;
+        self.store.insert(&record).await?;
         Ok(IssuedToken { record, secret })
     }
 
     /// A user's tokens: active ones, or with `all` also revoked and expired ones.
     pub async fn list_tokens(&self, user_id: &str, all: bool, now: OffsetDateTime) -> Result<Vec<TokenRecord>> {
-        let tokens = self.store.tokens_of(user_id).await?;
+        let tokens = self.tokens_of(user_id).await?;
         Ok(tokens.into_iter().filter(|t| all || t.is_active(now)).collect())
     }
 
     /// Revokes a user's token by id (`tok_…`) or by the name of an active one.
     pub async fn revoke_token(&self, user_id: &str, id_or_name: &str, now: OffsetDateTime) -> Result<TokenRecord> {
-        let tokens = self.store.tokens_of(user_id).await?;
+        let tokens = self.tokens_of(user_id).await?;
         let mut token = tokens
             .into_iter()
             .find(|t| t.id == id_or_name || (t.name == id_or_name && t.is_active(now)))
             .ok_or_else(|| Error::not_found(format!("token {id_or_name}")))?;
         if token.revoked_at.is_none() {
             token.revoked_at = Some(now);
-            self.store.update_token(&token).await?;
+            // A revocation: it must survive a failover before it is answered.
+            self.store.put(&token, Durability::Replicated).await?;
         }
         Ok(token)
     }
@@ -151,7 +207,14 @@ impl Airlock {
             return Err(REFUSED);
         }
         let hash = hash_secret(secret);
-        let bundle = self.store.load_token(&hash).await?;
+        let bundle = match self.store.load_credential(Collection::of::<TokenRecord>(), BY_HASH, &hash).await? {
+            Some(found) => Some(TokenBundle {
+                token: crate::store::collection::decode(&found.record)?,
+                user: found.user,
+                memberships: found.memberships,
+            }),
+            None => None,
+        };
         match bundle {
             Some(bundle)
                 if secure_eq(&bundle.token.token_hash, &hash)
@@ -170,13 +233,20 @@ impl Airlock {
         }
     }
 
+    /// Every token of a user, oldest first.
+    async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>> {
+        let mut tokens: Vec<TokenRecord> = self.store.owned_by(user_id).await?;
+        tokens.sort_by_key(|t| t.created_at);
+        Ok(tokens)
+    }
+
     /// Revokes every active token of a user (when the user is disabled).
     pub async fn revoke_tokens_of(&self, user_id: &str, now: OffsetDateTime) -> Result<usize> {
         let mut count = 0;
-        for mut token in self.store.tokens_of(user_id).await? {
+        for mut token in self.tokens_of(user_id).await? {
             if token.is_active(now) {
                 token.revoked_at = Some(now);
-                self.store.update_token(&token).await?;
+                self.store.put(&token, Durability::Replicated).await?;
                 count += 1;
             }
         }

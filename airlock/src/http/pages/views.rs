@@ -2,7 +2,8 @@
 //! value is escaped by askama when it is written into the page.
 
 use crate::error::Error;
-use crate::store::{SessionRecord, TokenRecord};
+use crate::store::SessionRecord;
+use crate::tokens::TokenRecord;
 use crate::tokens::scopes::{Scope, covers};
 use askama::Template;
 use shared::SessionView;

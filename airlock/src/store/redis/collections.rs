@@ -43,7 +43,15 @@ static WRITE_ROW: LazyLock<Script> = LazyLock::new(|| {
         for i = 2, 1 + indexes do set(KEYS[i], id) end
         local next = 2 + indexes
         if listed then redis.call('SADD', KEYS[next], id); next = next + 1 end
-        if owned then redis.call('ZADD', KEYS[next], ARGV[8], id) end
+        if owned then
+            if redis.call('TYPE', KEYS[next]).ok == 'set' then
+                -- An owner list as a store before the collections kept it: converted in place.
+                local ids = redis.call('SMEMBERS', KEYS[next])
+                redis.call('DEL', KEYS[next])
+                for _, member in ipairs(ids) do redis.call('ZADD', KEYS[next], '+inf', member) end
+            end
+            redis.call('ZADD', KEYS[next], ARGV[8], id)
+        end
         return 1
         ",
     )
@@ -62,8 +70,25 @@ static DELETE_ROW: LazyLock<Script> = LazyLock::new(|| {
         end
         local next = 2 + indexes
         if listed then redis.call('SREM', KEYS[next], id); next = next + 1 end
-        if owned then redis.call('ZREM', KEYS[next], id) end
+        if owned then redis.call(redis.call('TYPE', KEYS[next]).ok == 'set' and 'SREM' or 'ZREM', KEYS[next], id) end
         return 1
+        ",
+    )
+});
+
+/// An owner's live ids: `KEYS[1]` the owner's sorted set, `ARGV[1]` now (ms). Expired members
+/// are dropped first. A plain set (how a store before the collections listed a user's API
+/// tokens) is converted in place, its members kept until their records are found gone.
+static LIST_OWNED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('TYPE', KEYS[1]).ok == 'set' then
+            local ids = redis.call('SMEMBERS', KEYS[1])
+            redis.call('DEL', KEYS[1])
+            for _, member in ipairs(ids) do redis.call('ZADD', KEYS[1], '+inf', member) end
+        end
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+        return redis.call('ZRANGE', KEYS[1], 0, -1)
         ",
     )
 });
@@ -80,7 +105,7 @@ impl RedisStore {
         self.key(c.spec.name, id)
     }
 
-    fn index_key(&self, c: Collection, index: &str, value: &str) -> String {
+    pub(super) fn index_key(&self, c: Collection, index: &str, value: &str) -> String {
         let mut family = String::with_capacity(c.spec.name.len() + 1 + index.len());
         family.push_str(c.spec.name);
         family.push('_');
@@ -232,24 +257,16 @@ impl Collections for RedisStore {
     async fn owned_rows(&self, c: Collection, owner: &str) -> Result<Vec<String>> {
         let Some(key) = self.owned_key(c, owner) else { return Ok(Vec::new()) };
         let (key, now) = (&key, millis(OffsetDateTime::now_utc()));
-        let ids: Vec<String> = self
-            .read(|mut conn| async move {
-                redis::cmd("ZRANGEBYSCORE").arg(key).arg(format!("({now}")).arg("+inf").query_async(&mut conn).await
-            })
-            .await?;
+        // Idempotent (it only prunes and converts): safe to send again like a read.
+        let ids: Vec<String> =
+            self.read(|mut conn| async move { LIST_OWNED.key(key).arg(now).invoke_async(&mut conn).await }).await?;
         let (rows, gone) = self.rows_of(c, ids).await?;
-        // Expired members, and members whose record is gone, are dropped from the set.
-        let _: i64 = self
-            .run(|mut conn| async move {
-                let mut pipe = redis::pipe();
-                pipe.cmd("ZREMRANGEBYSCORE").arg(key).arg("-inf").arg(now);
-                if !gone.is_empty() {
-                    pipe.cmd("ZREM").arg(key).arg(&gone).ignore();
-                }
-                let (removed,): (i64,) = pipe.query_async(&mut conn).await?;
-                Ok(removed)
-            })
-            .await?;
+        // Members whose record has gone are dropped from the set.
+        if !gone.is_empty() {
+            let _: i64 = self
+                .run(|mut conn| async move { redis::cmd("ZREM").arg(key).arg(&gone).query_async(&mut conn).await })
+                .await?;
+        }
         // A record listed under an owner it no longer has (a put changed it) is not theirs.
         let mut mine = Vec::with_capacity(rows.len());
         for json in rows {

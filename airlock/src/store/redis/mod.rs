@@ -26,9 +26,10 @@
 //! user change rewrites one index per live session of theirs. (Org records are never changed
 //! once created; a future org rename must bump its members' versions.)
 
+use super::collection::Collection;
 use super::{
-    AuditFilter, AuditRecord, Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store, TokenBundle,
-    TokenRecord, UserRecord,
+    AuditFilter, AuditRecord, CredentialBundle, Membership, OrgRecord, Principal, SessionBundle, SessionRecord, Store,
+    UserRecord,
 };
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -60,8 +61,8 @@ static CREATE_UNIQUE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// The credential check: hash index `KEYS[1]` → record of kind `ARGV[2]` (`session` or `token`)
-/// → user → memberships → orgs, in one round trip.
+/// The credential check: unique index `KEYS[1]` → record of collection `ARGV[2]` (`token`) →
+/// its `user_id` → user → memberships → orgs, in one round trip.
 /// Returns `{record, user, org1, role1, org2, role2, ...}` or nil.
 static LOAD_CREDENTIAL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -470,23 +471,6 @@ impl RedisStore {
         Ok(created == 1)
     }
 
-    /// A session or token by the hash of its secret, with its user and memberships.
-    async fn load_credential<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        hash: &str,
-    ) -> Result<Option<(T, UserRecord, Vec<Membership>)>> {
-        let (key, prefix) = (&self.key(&format!("{kind}_token"), hash), &self.prefix);
-        let parts: Option<Vec<String>> = self
-            .read(|mut c| async move { LOAD_CREDENTIAL.key(key).arg(prefix).arg(kind).invoke_async(&mut c).await })
-            .await?;
-        let Some(parts) = parts else { return Ok(None) };
-        let [record, user, memberships @ ..] = parts.as_slice() else {
-            return Err(Error::internal("unexpected answer from the credential script"));
-        };
-        Ok(Some((decode(record)?, decode(user)?, decode_memberships(memberships)?)))
-    }
-
     /// A user's principal: from memory when its version is `live_version`, else reread.
     async fn principal(&self, user_id: &str, live_version: Option<&str>) -> Result<Option<Arc<Principal>>> {
         if let (Some(cached), Some(live)) = (self.principals.get(user_id), live_version)
@@ -730,47 +714,20 @@ impl Store for RedisStore {
         }
     }
 
-    async fn create_token(&self, token: &TokenRecord) -> Result<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key("token", &token.id))
-            .arg(encode(token)?)
-            .ignore()
-            .cmd("SET")
-            .arg(self.key("token_token", &token.token_hash))
-            .arg(&token.id)
-            .ignore()
-            .cmd("SADD")
-            .arg(self.key("user_tokens", &token.user_id))
-            .arg(&token.id)
-            .ignore();
-        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
-    }
-
-    async fn load_token(&self, token_hash: &str) -> Result<Option<TokenBundle>> {
-        let found = self.load_credential::<TokenRecord>("token", token_hash).await?;
-        Ok(found.map(|(token, user, memberships)| TokenBundle { token, user, memberships }))
-    }
-
-    async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenRecord>> {
-        let set = &self.key("user_tokens", user_id);
-        let ids: Vec<String> = self.read(|mut c| async move { c.smembers(set).await }).await?;
-        let keys = ids.iter().map(|id| self.key("token", id)).collect();
-        let mut tokens: Vec<TokenRecord> = self.mget_json(keys).await?.into_iter().flatten().collect();
-        tokens.sort_by_key(|t| t.created_at);
-        Ok(tokens)
-    }
-
-    async fn update_token(&self, token: &TokenRecord) -> Result<()> {
-        let (key, json) = (self.key("token", &token.id), encode(token)?);
-        // Durable: a token update is its revocation.
-        let replaced: Option<String> = self
-            .run_durable(
-                |mut c| async move { redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut c).await },
-            )
+    async fn load_credential(&self, c: Collection, index: &str, value: &str) -> Result<Option<CredentialBundle>> {
+        let (key, prefix, kind) = (&self.index_key(c, index, value), &self.prefix, c.spec.name);
+        let parts: Option<Vec<String>> = self
+            .read(|mut c| async move { LOAD_CREDENTIAL.key(key).arg(prefix).arg(kind).invoke_async(&mut c).await })
             .await?;
-        replaced.map(|_| ()).ok_or_else(|| Error::not_found(format!("token {}", token.id)))
+        let Some(parts) = parts else { return Ok(None) };
+        let [record, user, memberships @ ..] = parts.as_slice() else {
+            return Err(Error::internal("unexpected answer from the credential script"));
+        };
+        Ok(Some(CredentialBundle {
+            record: record.clone(),
+            user: decode(user)?,
+            memberships: decode_memberships(memberships)?,
+        }))
     }
 
     async fn count_failure(&self, key: &str, window: Duration) -> Result<u64> {
