@@ -8,7 +8,7 @@ use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::secrets::{hash_secret, looks_like_session_token, new_id, new_session_token, secure_eq};
 use crate::service::{Airlock, SessionPolicy};
-use crate::store::{Membership, Principal, SessionBundle, SessionRecord, UserRecord};
+use crate::store::{Membership, Principal, RenderedPrincipal, SessionBundle, SessionRecord, UserRecord};
 use serde_json::value::RawValue;
 use shared::{AuthInfo, AuthMethod, OrgView, SessionInfo, SessionView, UserView};
 use std::sync::{Arc, LazyLock, OnceLock};
@@ -78,13 +78,6 @@ impl CheckedSession {
         body.push(b'}');
         Ok(body)
     }
-}
-
-/// A principal's part of the session view (`user` and `orgs`), serialized.
-#[derive(Debug)]
-pub struct RenderedPrincipal {
-    user: Box<RawValue>,
-    orgs: Box<RawValue>,
 }
 
 impl Principal {

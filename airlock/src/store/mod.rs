@@ -23,8 +23,8 @@ use time::OffsetDateTime;
 
 pub use collection::{Collection, Collections, Durability, Record, Records, Spec, Versioned};
 pub use records::{
-    AUDIT_CAPACITY, AuditFilter, AuditRecord, CredentialBundle, Membership, OrgRecord, Principal, SessionBundle,
-    SessionRecord, UserRecord,
+    AUDIT_CAPACITY, AuditFilter, AuditRecord, CredentialBundle, Membership, OrgRecord, Principal, RenderedPrincipal,
+    SessionBundle, SessionRecord, UserRecord,
 };
 
 /// Everything airlock keeps: the record collections ([`Collections`], for every kind declared

@@ -66,7 +66,14 @@ pub struct Principal {
     pub user: UserRecord,
     pub memberships: Vec<Membership>,
     /// Filled by `sessions` on first use.
-    pub(crate) rendered: OnceLock<crate::sessions::RenderedPrincipal>,
+    pub(crate) rendered: OnceLock<RenderedPrincipal>,
+}
+
+/// A principal's part of the session view (`user` and `orgs`), serialized once.
+#[derive(Debug)]
+pub struct RenderedPrincipal {
+    pub user: Box<serde_json::value::RawValue>,
+    pub orgs: Box<serde_json::value::RawValue>,
 }
 
 impl Principal {
