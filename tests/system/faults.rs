@@ -588,3 +588,20 @@ fn serve_with_unreachable_redis_exits_2_naming_store() {
     redis.kill();
     assert_store_error("killed", serve_expecting_exit(&url, HANG));
 }
+
+#[test]
+fn serve_with_unreachable_sentinels_or_a_malformed_url_exits_2_naming_store() {
+    // No sentinel answers.
+    let nobody = format!("redis+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster/0", free_port(), free_port());
+    assert_store_error("no sentinel", serve_expecting_exit(&nobody, HANG));
+
+    // Malformed: refused before anything is dialled, and the password is not echoed.
+    let (code, stderr, elapsed) = serve_expecting_exit("redis+sentinel://:hunter2@127.0.0.1:26379", HANG);
+    assert_store_error("no master name", (code, stderr.clone(), elapsed));
+    assert!(!stderr.contains("hunter2"), "the password stays out of the line: {stderr}");
+
+    // Cluster is not supported yet: said in one line, not half-run.
+    let (code, stderr, elapsed) = serve_expecting_exit("redis+cluster://127.0.0.1:7000", HANG);
+    assert!(stderr.contains("Cluster is not supported"), "{stderr}");
+    assert_store_error("cluster", (code, stderr, elapsed));
+}
