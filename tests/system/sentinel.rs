@@ -190,23 +190,60 @@ async fn a_stalled_master_that_returns_as_a_replica_is_left_for_the_new_one() {
     let revoked: Vec<String> = revoked.iter().chain([last]).cloned().collect();
     assert_nothing_lost(&airlock, &still_live, &revoked).await;
 }
+/// While no replica can acknowledge, a revocation is not answered as done (503, within the
+/// store timeout), and the session checks going on meanwhile are not held up by it (the
+/// revocation waits on a connection of its own). Once the replica answers, the retried
+/// sign-out is answered 200.
 #[tokio::test]
-async fn a_revocation_no_replica_acknowledges_is_answered_503() {
+async fn a_revocation_no_replica_acknowledges_is_answered_503_and_holds_up_nothing() {
     let (_master, replica, sentinels) = sentinel_deployment();
-    let airlock =
-        AirlockProcess::start(AirlockOptions::redis(&sentinels.url()).env("AIRLOCK_STORE_TIMEOUT", "1s")).await;
+    let airlock = AirlockProcess::start(AirlockOptions::redis(&sentinels.url())).await;
     let admin = airlock.admin().await;
     airlock.add_user(&admin, "ada@example.com", "ada-password-1", &[]).await;
-    let cookie = sign_in(&airlock, "ada@example.com", "ada-password-1").await.unwrap();
+    airlock.add_user(&admin, "bob@example.com", "bob-password-1", &[]).await;
+    let ada = sign_in(&airlock, "ada@example.com", "ada-password-1").await.unwrap();
+    let bob = sign_in(&airlock, "bob@example.com", "bob-password-1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     // The replica hangs: the master still lists it, but nothing acknowledges.
     replica.pause();
+    let checks = {
+        let (url, bob) = (airlock.at("/api/auth/session"), bob.clone());
+        tokio::spawn(async move {
+            let client = browser();
+            let mut slowest = Duration::ZERO;
+            let mut statuses = BTreeMap::new();
+            let until = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < until {
+                let started = Instant::now();
+                let status = client.get(&url).header(COOKIE, &bob).send().await.map_or(0, |r| r.status().as_u16());
+                slowest = slowest.max(started.elapsed());
+                *statuses.entry(status).or_insert(0u64) += 1;
+            }
+            (slowest, statuses)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
-    let resp = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &cookie).send().await.unwrap();
+    let resp = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &ada).send().await.unwrap();
     let took = started.elapsed();
-    replica.resume();
     assert_eq!(resp.status(), 503, "a revocation without a replica's acknowledgement is not answered as done");
     assert!(took < Duration::from_secs(3), "answered within the store timeout, not hung: {took:?}");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "store_unavailable", "{body}");
+    let (slowest, statuses) = checks.await.unwrap();
+    println!("session checks while a revocation waited for a replica: {statuses:?}, slowest {slowest:?}");
+    assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), [200], "the checks all answered: {statuses:?}");
+    assert!(slowest < Duration::from_millis(500), "no check waited behind the revocation's WAIT: {slowest:?}");
+
+    // Once the replica answers again, the retried sign-out is answered 200, and holds.
+    replica.resume();
+    let signed_out = eventually(Duration::from_secs(10), async || {
+        let resp = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &ada).send().await;
+        resp.is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    assert!(signed_out, "the retried sign-out was never answered 200");
+    assert_eq!(check(&browser(), &airlock, &ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(check(&browser(), &airlock, &bob).await, StatusCode::OK);
 }

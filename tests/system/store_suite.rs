@@ -333,13 +333,22 @@ async fn embedded_collections_meet_the_contract_and_survive_a_reopen() {
     let data = dir.path().join("data");
     {
         let store = Arc::new(EmbeddedStore::open(&data).unwrap());
-        collections_contract(store).await;
+        collections_contract(store.clone()).await;
+        // An expired record whose id sorts after the live one that took its unique key since:
+        // it must not take the key back when the file is read again.
+        let mut gone = note("z1", "reused", None);
+        gone.expires_at = Some(OffsetDateTime::now_utc() + time::Duration::milliseconds(500));
+        store.insert(&gone).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        store.insert(&note("a2", "reused", None)).await.unwrap();
     }
     // Records and their indexes come back from the file.
     let store = EmbeddedStore::open(&data).unwrap();
     assert_eq!(store.find::<Note>("slug", "alpha").await.unwrap().map(|n| n.body), Some("second".into()));
     assert_eq!(ids(store.owned_by::<Note>("ada").await.unwrap()), ["n1", "n2", "n4"]);
     assert!(matches!(store.insert(&note("n9", "beta", None)).await, Err(Error::Conflict(_))));
+    assert_eq!(store.find::<Note>("slug", "reused").await.unwrap().map(|n| n.id), Some("a2".into()));
+    assert!(matches!(store.insert(&note("n10", "reused", None)).await, Err(Error::Conflict(_))));
 }
 
 #[tokio::test]

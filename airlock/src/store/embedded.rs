@@ -584,7 +584,8 @@ impl Store for EmbeddedStore {
         self.loaded(c).await?;
         self.read(|s| {
             let table = s.collections.get(c.spec.table)?;
-            let (record, meta) = table.holder(index, value).and_then(|id| table.rows.get(id))?;
+            let now = OffsetDateTime::now_utc();
+            let (record, meta) = table.holder(index, value).and_then(|id| table.live(id, now))?;
             let user = s.users.get(meta.owner.as_deref()?)?;
             let memberships = s.memberships_of(&user.id);
             Some(CredentialBundle { record: record.clone(), user: user.clone(), memberships })
@@ -652,20 +653,30 @@ impl EmbeddedStore {
         }
         let db = self.db.clone();
         let table = tokio::task::spawn_blocking(move || -> Result<Table> {
-            let read = db.begin_read().map_err(storage_error)?;
+            // Expired rows are dropped here, not loaded: an expired record must never take a
+            // unique key back from a live one that claimed it after the expiry.
+            let now = OffsetDateTime::now_utc();
+            let write = db.begin_write().map_err(storage_error)?;
             let mut table = Table::default();
-            let definition: TableDefinition<&str, &str> = TableDefinition::new(c.spec.table);
-            let stored = match read.open_table(definition) {
-                Ok(stored) => stored,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(table),
-                Err(e) => return Err(storage_error(e)),
-            };
-            for row in stored.iter().map_err(storage_error)? {
-                let (id, json) = row.map_err(storage_error)?;
-                let json = json.value().to_owned();
-                let meta = (c.meta_of)(&json)?;
-                table.insert(id.value().to_owned(), json, meta);
+            {
+                let definition: TableDefinition<&str, &str> = TableDefinition::new(c.spec.table);
+                let mut stored = write.open_table(definition).map_err(storage_error)?;
+                let mut expired = Vec::new();
+                for row in stored.iter().map_err(storage_error)? {
+                    let (id, json) = row.map_err(storage_error)?;
+                    let (id, json) = (id.value().to_owned(), json.value().to_owned());
+                    let meta = (c.meta_of)(&json)?;
+                    if meta.is_live(now) {
+                        table.insert(id, json, meta);
+                    } else {
+                        expired.push(id);
+                    }
+                }
+                for id in expired {
+                    stored.remove(id.as_str()).map_err(storage_error)?;
+                }
             }
+            write.commit().map_err(storage_error)?;
             Ok(table)
         })
         .await

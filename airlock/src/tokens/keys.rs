@@ -281,6 +281,8 @@ impl KeyService {
     }
 }
 
+// Every key write is replicated before it is answered: a rotation (after a leak, say) that a
+// failover undid would put the old key back to signing.
 impl crate::service::Airlock {
     /// Every signing key, retired ones included, oldest first.
     pub async fn key_records(&self) -> Result<Vec<KeyRecord>> {
@@ -297,7 +299,7 @@ impl crate::service::Airlock {
         for alg in KeyAlg::ALL {
             if !records.iter().any(|r| r.alg == alg && r.is_active()) {
                 let record = generate_off_worker(alg, &sealer, now).await?;
-                self.store.put(&record, Durability::Stored).await?;
+                self.store.put(&record, Durability::Replicated).await?;
                 records.push(record);
             }
         }
@@ -332,14 +334,14 @@ impl crate::service::Airlock {
         let mut fresh = Vec::new();
         for alg in KeyAlg::ALL {
             let record = generate_off_worker(alg, &keys.sealer, now).await?;
-            self.store.put(&record, Durability::Stored).await?;
+            self.store.put(&record, Durability::Replicated).await?;
             fresh.push(record);
         }
         for mut old in self.key_records().await? {
             if old.is_active() && !fresh.iter().any(|f| f.kid == old.kid) {
                 old.retired_at = Some(now);
                 old.publish_until = Some(now + publish_for);
-                self.store.put(&old, Durability::Stored).await?;
+                self.store.put(&old, Durability::Replicated).await?;
             }
         }
         self.reload_keys().await?;

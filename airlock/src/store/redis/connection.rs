@@ -105,14 +105,40 @@ enum Target {
 /// the next command connects afresh. Like go-redis discarding a connection after a timeout, this
 /// also never reuses a stream whose state is unknown. Behind sentinels, a lost connection or a
 /// `READONLY` answer retires it too, so that the next command asks who the master is now.
+///
+/// There are two connections ([`Lane`]): one multiplexes every ordinary command; the other
+/// carries only the writes that wait for a replica (`WAIT`), because Redis reads nothing more
+/// from a client blocked in `WAIT`, and the session checks behind it would wait too.
 pub struct Connection {
     target: Target,
     config: ConnectionManagerConfig,
+    lanes: [LaneState; 2],
+}
+
+/// Which of the two connections a command goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Commands = 0,
+    /// Revocations: the write, `ROLE` and `WAIT`.
+    Durable = 1,
+}
+
+#[derive(Default)]
+struct LaneState {
     /// The manager and its generation, so concurrent failures retire it only once. `None`
     /// until the next command connects (behind sentinels: resolves the master).
     current: RwLock<(u64, Option<ConnectionManager>)>,
     /// One resolution at a time; the others wait for its result.
     connecting: tokio::sync::Mutex<()>,
+    /// The address the current manager connects to.
+    addr: RwLock<Option<ConnectionAddr>>,
+}
+
+impl LaneState {
+    fn manager(&self) -> Option<(u64, ConnectionManager)> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current.1.clone().map(|manager| (current.0, manager))
+    }
 }
 
 /// Whether a command failed because its connection was gone: closed, reset or refused.
@@ -140,10 +166,9 @@ impl Connection {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection =
-            Self { target, config, current: RwLock::new((0, None)), connecting: tokio::sync::Mutex::new(()) };
+        let connection = Self { target, config, lanes: Default::default() };
         let label = super::redact_url(url);
-        let (_, mut manager) = tokio::time::timeout(timeout, connection.get())
+        let (_, mut manager) = tokio::time::timeout(timeout, connection.get(Lane::Commands))
             .await
             .map_err(|_| super::unavailable(format!("no answer from {label} within {timeout:?}")))?
             .map_err(|e| super::unavailable(format!("{label}: {e}")))?;
@@ -156,20 +181,15 @@ impl Connection {
         Ok(connection)
     }
 
-    /// Whether the deployment has replicas by design (Sentinel), so that a master listing none
-    /// is cut off from them rather than alone by choice.
-    pub fn expects_replicas(&self) -> bool {
-        matches!(self.target, Target::Sentinel(_))
-    }
-
     /// The manager in use and its generation, connecting (or resolving the master) first when
     /// the last one was retired.
-    pub async fn get(&self) -> redis::RedisResult<(u64, ConnectionManager)> {
-        if let Some(current) = self.current_manager() {
+    pub async fn get(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager)> {
+        let state = &self.lanes[lane as usize];
+        if let Some(current) = state.manager() {
             return Ok(current);
         }
-        let _one_at_a_time = self.connecting.lock().await;
-        if let Some(current) = self.current_manager() {
+        let _one_at_a_time = state.connecting.lock().await;
+        if let Some(current) = state.manager() {
             return Ok(current);
         }
         let client = match &self.target {
@@ -177,20 +197,27 @@ impl Connection {
             // Asks the sentinels in turn and checks the answer with `ROLE`.
             Target::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await?,
         };
+        let addr = client.get_connection_info().addr().clone();
         let manager = ConnectionManager::new_lazy_with_config(client, self.config.clone())?;
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        *state.addr.write().unwrap_or_else(PoisonError::into_inner) = Some(addr);
+        let mut current = state.current.write().unwrap_or_else(PoisonError::into_inner);
         current.1 = Some(manager.clone());
         Ok((current.0, manager))
     }
 
-    fn current_manager(&self) -> Option<(u64, ConnectionManager)> {
-        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        current.1.clone().map(|manager| (current.0, manager))
+    /// Whether the server `lane` is connected to is the master now: behind sentinels, whether
+    /// they still name it (a stalled master that woke up believes it is one until they demote
+    /// it); a standalone server always is.
+    pub async fn is_current_master(&self, lane: Lane) -> redis::RedisResult<bool> {
+        let Target::Sentinel(sentinel) = &self.target else { return Ok(true) };
+        let named = sentinel.lock().await.async_get_client().await?;
+        let ours = self.lanes[lane as usize].addr.read().unwrap_or_else(PoisonError::into_inner).clone();
+        Ok(ours.as_ref() == Some(named.get_connection_info().addr()))
     }
 
     /// Drops the manager of generation `seen` after `error`, when that is what the error asks
     /// for; the next command connects afresh.
-    pub fn after_error(&self, seen: u64, error: Option<&RedisError>) {
+    pub fn after_error(&self, lane: Lane, seen: u64, error: Option<&RedisError>) {
         let retire = match (error, &self.target) {
             // No answer in time: the stream's state is unknown.
             (None, _) => true,
@@ -202,7 +229,7 @@ impl Connection {
         if !retire {
             return;
         }
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let mut current = self.lanes[lane as usize].current.write().unwrap_or_else(PoisonError::into_inner);
         if current.0 == seen && current.1.is_some() {
             *current = (seen + 1, None);
             match error {
