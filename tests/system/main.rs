@@ -19,3 +19,4 @@ mod sso;
 mod store_suite;
 mod throttle;
 mod tokens;
+mod upgrade;
