@@ -211,30 +211,36 @@ async fn a_revocation_no_replica_acknowledges_is_answered_503_and_holds_up_nothi
         let (url, bob) = (airlock.at("/api/auth/session"), bob.clone());
         tokio::spawn(async move {
             let client = browser();
-            let mut slowest = Duration::ZERO;
+            let mut finished = Vec::new();
             let mut statuses = BTreeMap::new();
             let until = Instant::now() + Duration::from_millis(1500);
             while Instant::now() < until {
-                let started = Instant::now();
                 let status = client.get(&url).header(COOKIE, &bob).send().await.map_or(0, |r| r.status().as_u16());
-                slowest = slowest.max(started.elapsed());
+                finished.push(Instant::now());
                 *statuses.entry(status).or_insert(0u64) += 1;
             }
-            (slowest, statuses)
+            (finished, statuses)
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let resp = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &ada).send().await.unwrap();
-    let took = started.elapsed();
+    let ended = Instant::now();
+    let took = ended - started;
     assert_eq!(resp.status(), 503, "a revocation without a replica's acknowledgement is not answered as done");
     assert!(took < Duration::from_secs(3), "answered within the store timeout, not hung: {took:?}");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "store_unavailable", "{body}");
-    let (slowest, statuses) = checks.await.unwrap();
-    println!("session checks while a revocation waited for a replica: {statuses:?}, slowest {slowest:?}");
+    // The client tries again while the replica still hangs: the session is gone from the
+    // master already, but that is not yet safe, so this is no 200 either.
+    let retry = browser().post(airlock.at("/api/auth/sign-out")).header(COOKIE, &ada).send().await.unwrap();
+    assert_eq!(retry.status(), 503, "a retry is not answered as done before a replica has the first attempt's write");
+    let (finished, statuses) = checks.await.unwrap();
+    let during = finished.iter().filter(|at| **at > started && **at < ended).count();
+    println!("session checks while a revocation waited for a replica: {statuses:?}, {during} finished during it");
     assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), [200], "the checks all answered: {statuses:?}");
-    assert!(slowest < Duration::from_millis(500), "no check waited behind the revocation's WAIT: {slowest:?}");
+    // Behind the revocation's WAIT on a shared connection, none would finish until it returned.
+    assert!(during >= 3, "checks went on while the revocation waited: {during} finished during it");
 
     // Once the replica answers again, the retried sign-out is answered 200, and holds.
     replica.resume();

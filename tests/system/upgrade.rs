@@ -138,7 +138,7 @@ fn redis_from_dump() -> LoadedRedis {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture("redis"), dir.path());
     let port = free_port();
-    let child = Command::new("redis-server")
+    let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .args(["--dir", &dir.path().display().to_string(), "--dbfilename", "dump.rdb"])
         .stdout(Stdio::null())
@@ -153,6 +153,9 @@ fn redis_from_dump() -> LoadedRedis {
             .and_then(|mut c| redis::cmd("DBSIZE").query::<i64>(&mut c));
         if loaded.is_ok_and(|keys| keys > 0) {
             break;
+        }
+        if let Some(status) = child.try_wait().expect("poll redis-server") {
+            panic!("redis-server exited ({status}) before loading the fixture's dump (needs Redis 7 or later)");
         }
         assert!(Instant::now() < deadline, "redis-server did not load the fixture's dump");
         std::thread::sleep(Duration::from_millis(50));

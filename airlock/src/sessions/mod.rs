@@ -282,7 +282,11 @@ impl Airlock {
                 .await;
                 Ok(deleted)
             }
-            None => Ok(false),
+            None => {
+                // Perhaps signed out by an earlier attempt that answered 503.
+                self.store.fence().await?;
+                Ok(false)
+            }
         }
     }
 
@@ -293,12 +297,12 @@ impl Airlock {
     /// Revokes one session of `owner` (any user's when `owner` is `None`, for admins). A session
     /// of someone else is reported as not found, never revealed.
     pub async fn revoke_session(&self, id: &str, owner: Option<&str>, now: OffsetDateTime) -> Result<SessionRecord> {
-        let session = self
-            .store
-            .session_by_id(id, now)
-            .await?
-            .filter(|s| owner.is_none_or(|o| o == s.user_id))
-            .ok_or_else(|| Error::not_found(format!("session {id}")))?;
+        let found = self.store.session_by_id(id, now).await?.filter(|s| owner.is_none_or(|o| o == s.user_id));
+        let Some(session) = found else {
+            // Perhaps revoked by an earlier attempt that answered 503.
+            self.store.fence().await?;
+            return Err(Error::not_found(format!("session {id}")));
+        };
         self.store.delete_session(&session.id).await?;
         Ok(session)
     }

@@ -36,6 +36,15 @@ pub trait Store: Collections + Send + Sync + 'static {
     /// Cheap liveness probe for `/ready`.
     async fn ping(&self) -> Result<()>;
 
+    /// Returns once every change this instance made so far is as durable as a
+    /// [`Durability::Replicated`] write (behind replicas: one holds it), else
+    /// `Error::StoreUnavailable`. For a revocation found already done, perhaps by an earlier
+    /// attempt that answered 503 after its write: the retry must not answer 200 before that write
+    /// is safe either. A store with one copy has nothing to wait for.
+    async fn fence(&self) -> Result<()> {
+        Ok(())
+    }
+
     // Users. Emails are stored lowercased and are unique.
     /// `Error::Conflict` when the email is taken.
     async fn create_user(&self, user: &UserRecord) -> Result<()>;

@@ -195,6 +195,9 @@ impl Airlock {
             token.revoked_at = Some(now);
             // A revocation: it must survive a failover before it is answered.
             self.store.put(&token, Durability::Replicated).await?;
+        } else {
+            // Revoked already, perhaps by an earlier attempt that answered 503.
+            self.store.fence().await?;
         }
         Ok(token)
     }

@@ -150,6 +150,9 @@ impl Airlock {
             record.revoked_at = Some(now);
             // A revocation: it must survive a failover before it is answered.
             self.store.put(&record, Durability::Replicated).await?;
+        } else {
+            // Revoked already, perhaps by an earlier attempt that answered 503.
+            self.store.fence().await?;
         }
         Ok(record)
     }

@@ -93,7 +93,8 @@ impl SentinelUrl {
 /// How the connection finds its server.
 enum Target {
     Standalone(redis::Client),
-    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    /// The client that resolves the master, and the URL (for asking the sentinels directly).
+    Sentinel(Box<(tokio::sync::Mutex<SentinelClient>, SentinelUrl)>),
 }
 
 /// The connection in use, and how to make a new one.
@@ -125,20 +126,26 @@ pub enum Lane {
 
 #[derive(Default)]
 struct LaneState {
-    /// The manager and its generation, so concurrent failures retire it only once. `None`
-    /// until the next command connects (behind sentinels: resolves the master).
-    current: RwLock<(u64, Option<ConnectionManager>)>,
+    /// The manager with the address it connects to, and its generation, so concurrent
+    /// failures retire it only once. `None` until the next command connects (behind sentinels:
+    /// resolves the master).
+    current: RwLock<(u64, Option<(ConnectionManager, ConnectionAddr)>)>,
     /// One resolution at a time; the others wait for its result.
     connecting: tokio::sync::Mutex<()>,
-    /// The address the current manager connects to.
-    addr: RwLock<Option<ConnectionAddr>>,
 }
 
 impl LaneState {
-    fn manager(&self) -> Option<(u64, ConnectionManager)> {
+    fn manager(&self) -> Option<(u64, ConnectionManager, ConnectionAddr)> {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        current.1.clone().map(|manager| (current.0, manager))
+        current.1.clone().map(|(manager, addr)| (current.0, manager, addr))
     }
+}
+
+/// Whether a replica, as `SENTINEL REPLICAS` describes it (flat name/value pairs), is one the
+/// sentinels could promote: not judged down and not out of their reach.
+fn promotable(fields: &[String]) -> bool {
+    let flags = fields.chunks_exact(2).find(|pair| pair[0] == "flags").map(|pair| pair[1].as_str()).unwrap_or("");
+    !flags.split(',').any(|flag| matches!(flag, "s_down" | "o_down" | "disconnected"))
 }
 
 /// Whether a command failed because its connection was gone: closed, reset or refused.
@@ -155,7 +162,8 @@ impl Connection {
     /// answers.
     pub async fn open(url: &str, timeout: Duration) -> Result<Self> {
         let target = if url.starts_with("redis+sentinel://") {
-            Target::Sentinel(tokio::sync::Mutex::new(SentinelUrl::parse(url)?.client()?))
+            let parsed = SentinelUrl::parse(url)?;
+            Target::Sentinel(Box::new((tokio::sync::Mutex::new(parsed.client()?), parsed)))
         } else {
             let client = redis::Client::open(url)
                 .map_err(|e| Error::config("store", format!("invalid Redis URL {}: {e}", super::redact_url(url))))?;
@@ -168,7 +176,7 @@ impl Connection {
             .set_max_delay(Duration::from_millis(500));
         let connection = Self { target, config, lanes: Default::default() };
         let label = super::redact_url(url);
-        let (_, mut manager) = tokio::time::timeout(timeout, connection.get(Lane::Commands))
+        let (_, mut manager, _) = tokio::time::timeout(timeout, connection.get(Lane::Commands))
             .await
             .map_err(|_| super::unavailable(format!("no answer from {label} within {timeout:?}")))?
             .map_err(|e| super::unavailable(format!("{label}: {e}")))?;
@@ -181,9 +189,9 @@ impl Connection {
         Ok(connection)
     }
 
-    /// The manager in use and its generation, connecting (or resolving the master) first when
-    /// the last one was retired.
-    pub async fn get(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager)> {
+    /// The manager in use, its generation and the address it connects to, connecting (or
+    /// resolving the master) first when the last one was retired.
+    pub async fn get(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager, ConnectionAddr)> {
         let state = &self.lanes[lane as usize];
         if let Some(current) = state.manager() {
             return Ok(current);
@@ -195,24 +203,47 @@ impl Connection {
         let client = match &self.target {
             Target::Standalone(client) => client.clone(),
             // Asks the sentinels in turn and checks the answer with `ROLE`.
-            Target::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await?,
+            Target::Sentinel(sentinel) => sentinel.0.lock().await.async_get_client().await?,
         };
         let addr = client.get_connection_info().addr().clone();
         let manager = ConnectionManager::new_lazy_with_config(client, self.config.clone())?;
-        *state.addr.write().unwrap_or_else(PoisonError::into_inner) = Some(addr);
         let mut current = state.current.write().unwrap_or_else(PoisonError::into_inner);
-        current.1 = Some(manager.clone());
-        Ok((current.0, manager))
+        current.1 = Some((manager.clone(), addr.clone()));
+        Ok((current.0, manager, addr))
     }
 
-    /// Whether the server `lane` is connected to is the master now: behind sentinels, whether
-    /// they still name it (a stalled master that woke up believes it is one until they demote
-    /// it); a standalone server always is.
-    pub async fn is_current_master(&self, lane: Lane) -> redis::RedisResult<bool> {
+    /// Whether a master at `addr` that lists no replica may answer a revocation as done: a
+    /// standalone server may; behind sentinels, only while they still name it the master (a
+    /// stalled master that woke up believes it is one until they demote it) and know no replica
+    /// they could promote (one merely cut off from the master could be, and lack the change).
+    /// Asks the sentinels directly, in turn, as the client specification does; the first that
+    /// answers decides.
+    pub async fn may_answer_without_replicas(&self, addr: &ConnectionAddr) -> redis::RedisResult<bool> {
         let Target::Sentinel(sentinel) = &self.target else { return Ok(true) };
-        let named = sentinel.lock().await.async_get_client().await?;
-        let ours = self.lanes[lane as usize].addr.read().unwrap_or_else(PoisonError::into_inner).clone();
-        Ok(ours.as_ref() == Some(named.get_connection_info().addr()))
+        let url = &sentinel.1;
+        let mut last_error = None;
+        for (host, port) in &url.sentinels {
+            let asked = async {
+                let client = redis::Client::open(format!("redis://{host}:{port}/"))?;
+                let mut conn = client.get_multiplexed_async_connection().await?;
+                let (master_host, master_port): (String, u16) = redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&url.master)
+                    .query_async(&mut conn)
+                    .await?;
+                if ConnectionAddr::Tcp(master_host, master_port) != *addr {
+                    return Ok(false);
+                }
+                let replicas: Vec<Vec<String>> =
+                    redis::cmd("SENTINEL").arg("replicas").arg(&url.master).query_async(&mut conn).await?;
+                Ok(!replicas.iter().any(|fields| promotable(fields)))
+            };
+            match asked.await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| RedisError::from((ErrorKind::Client, "no sentinel listed"))))
     }
 
     /// Drops the manager of generation `seen` after `error`, when that is what the error asks
@@ -243,6 +274,17 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_replicas_the_sentinels_can_reach_and_think_up_count_as_promotable() {
+        let replica = |flags: &str| -> Vec<String> {
+            ["name", "127.0.0.1:6380", "flags", flags, "role-reported", "slave"].map(String::from).to_vec()
+        };
+        assert!(promotable(&replica("slave")));
+        assert!(!promotable(&replica("s_down,slave,disconnected")));
+        assert!(!promotable(&replica("slave,o_down")));
+        assert!(promotable(&["name".to_owned(), "x".to_owned()]), "no flags: nothing says it is down");
+    }
 
     #[test]
     fn sentinel_urls_name_the_sentinels_the_master_and_the_database() {

@@ -281,29 +281,35 @@ fn unix_millis(at: OffsetDateTime) -> i64 {
 
 /// A Redis URL with its password, if any, replaced: safe to print.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
+    // Not through a URL parser: `redis://app:12/x@h` parses as host `app`, port `12`, and would
+    // keep `/x` (a password holding a `/`) in view. Whatever precedes the last `@` after the
+    // scheme is user info; all of it but the user name is hidden.
+    let Some((scheme, rest)) = url.split_once("://") else { return "<redis url>".to_owned() };
+    let rest = match rest.rsplit_once('@') {
+        Some((info, after)) => match info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{after}"),
+            // Without a colon the whole user info may be a password.
+            None => format!("***@{after}"),
+        },
+        None => rest.to_owned(),
+    };
+    // `redis+unix:///path?pass=…` carries it in the query.
+    let rest = match rest.split_once('?') {
+        Some((before, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if matches!(key.to_ascii_lowercase().as_str(), "pass" | "password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{before}?{}", pairs.join("&"))
         }
-        // Not one URL (a sentinel list, or malformed): whatever follows the user name in the
-        // authority's user info is hidden.
-        // The last `@` ends the user info even when the password holds an unencoded `/`, `?` or
-        // `#`; what follows it is kept.
-        Err(_) => {
-            let Some((scheme, rest)) = url.split_once("://") else { return "<redis url>".to_owned() };
-            match rest.rsplit_once('@') {
-                Some((info, hosts)) => match info.split_once(':') {
-                    Some((user, _)) => format!("{scheme}://{user}:***@{hosts}"),
-                    // Without a colon the whole user info may be a password.
-                    None => format!("{scheme}://***@{hosts}"),
-                },
-                None => url.to_owned(),
-            }
-        }
-    }
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
 }
 
 impl RedisStore {
@@ -344,9 +350,9 @@ impl RedisStore {
     /// acknowledged by a master that dies a moment later could be lost with it, and the session
     /// come back. So where the master has replicas, the answer waits (`WAIT`) until one of them
     /// holds the change, and is a 503 (the client retries) when none does in time. A master
-    /// that lists no replica is asked to prove it is the master (behind sentinels: that they
-    /// still name it): a stalled master that woke up, about to be demoted, would otherwise
-    /// answer a revocation that its demotion then throws away. The write goes on a connection of
+    /// that lists no replica answers only when nothing could undo the change: behind sentinels,
+    /// while they still name it the master and know no replica they could promote
+    /// ([`Connection::may_answer_without_replicas`]). The write goes on a connection of
     /// its own ([`Lane::Durable`]): Redis reads nothing more from a client blocked in `WAIT`.
     async fn run_durable<T, F, Fut>(&self, op: F) -> Result<T>
     where
@@ -358,7 +364,7 @@ impl RedisStore {
         let wait_ms = u64::try_from(self.timeout.as_millis() / 2).unwrap_or(u64::MAX).max(1);
         let conn = &self.conn;
         let durable = self
-            .bounded_on(Lane::Durable, async |mut manager: ConnectionManager| {
+            .bounded_with(Lane::Durable, async |mut manager: ConnectionManager, addr| {
                 let value = op(manager.clone()).await?;
                 // On the same connection, so that WAIT covers the write just made.
                 let role: redis::Value = redis::cmd("ROLE").query_async(&mut manager).await?;
@@ -369,10 +375,12 @@ impl RedisStore {
                     (acknowledged >= 1).then_some(()).ok_or(format!(
                         "no replica acknowledged the revocation within {wait_ms} ms ({replicas} connected)"
                     ))
-                } else if conn.is_current_master(Lane::Durable).await? {
+                } else if conn.may_answer_without_replicas(&addr).await? {
                     Ok(())
                 } else {
-                    Err("the server is no longer the master the sentinels name".to_owned())
+                    Err("the master lists no replica, and the sentinels name another master or know a replica \
+                         they could promote"
+                        .to_owned())
                 };
                 Ok((value, durable))
             })
@@ -398,12 +406,12 @@ impl RedisStore {
         let started = std::time::Instant::now();
         let seen = AtomicU64::new(NOT_CONNECTED);
         let attempts = async {
-            let (generation, conn) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
+            let (generation, conn, _) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
             seen.store(generation, Ordering::Relaxed);
             match op(conn.clone()).await {
                 Err(e) if connection_lost(&e) => {
                     self.conn.after_error(Lane::Commands, generation, Some(&e));
-                    let (generation, conn) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
+                    let (generation, conn, _) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
                     seen.store(generation, Ordering::Relaxed);
                     op(conn).await.map_err(|e| (Some(generation), e))
                 }
@@ -426,12 +434,21 @@ impl RedisStore {
         lane: Lane,
         op: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
     ) -> Result<T> {
+        self.bounded_with(lane, async |conn, _| op(conn).await).await
+    }
+
+    /// [`Self::bounded_on`], telling `op` the address its connection goes to.
+    async fn bounded_with<T>(
+        &self,
+        lane: Lane,
+        op: impl AsyncFnOnce(ConnectionManager, redis::ConnectionAddr) -> redis::RedisResult<T>,
+    ) -> Result<T> {
         let started = std::time::Instant::now();
         let seen = AtomicU64::new(NOT_CONNECTED);
         let attempt = async {
-            let (generation, conn) = self.conn.get(lane).await.map_err(|e| (None, e))?;
+            let (generation, conn, addr) = self.conn.get(lane).await.map_err(|e| (None, e))?;
             seen.store(generation, Ordering::Relaxed);
-            op(conn).await.map_err(|e| (Some(generation), e))
+            op(conn, addr).await.map_err(|e| (Some(generation), e))
         };
         let outcome = tokio::time::timeout(self.timeout, attempt).await;
         crate::telemetry::store_call(started.elapsed());
@@ -735,6 +752,15 @@ impl Store for RedisStore {
         }
     }
 
+    async fn fence(&self) -> Result<()> {
+        // A write of its own on the revocations' connection: a replica that holds it holds
+        // everything the master had before, whichever connection wrote it.
+        let key = &format!("{}fence", self.prefix);
+        self.run_durable(|mut conn| async move { redis::cmd("INCR").arg(key).query_async::<i64>(&mut conn).await })
+            .await
+            .map(|_| ())
+    }
+
     async fn load_credential(&self, c: Collection, index: &str, value: &str) -> Result<Option<CredentialBundle>> {
         let (key, prefix, kind) = (&self.index_key(c, index, value), &self.prefix, c.spec.name);
         let parts: Option<Vec<String>> = self
@@ -834,6 +860,8 @@ mod tests {
             ("redis+sentinel://:pa/ss@h1,h2/m", "redis+sentinel://:***@h1,h2/m"),
             ("redis+sentinel://app:p?w#x@h1/m", "redis+sentinel://app:***@h1/m"),
             ("redis+sentinel://hunter2@h1:x/m", "redis+sentinel://***@h1:x/m"),
+            ("redis://app:12/x@h:6379/0", "redis://app:***@h:6379/0"),
+            ("redis+unix:///run/redis.sock?db=1&pass=hunter2", "redis+unix:///run/redis.sock?db=1&pass=***"),
         ] {
             assert_eq!(super::redact_url(url), shown);
         }
