@@ -135,7 +135,12 @@ struct LaneState {
 }
 
 impl LaneState {
-    fn manager(&self) -> Option<(u64, ConnectionManager, ConnectionAddr)> {
+    fn manager(&self) -> Option<(u64, ConnectionManager)> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current.1.as_ref().map(|(manager, _)| (current.0, manager.clone()))
+    }
+
+    fn manager_with_addr(&self) -> Option<(u64, ConnectionManager, ConnectionAddr)> {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         current.1.clone().map(|(manager, addr)| (current.0, manager, addr))
     }
@@ -176,7 +181,7 @@ impl Connection {
             .set_max_delay(Duration::from_millis(500));
         let connection = Self { target, config, lanes: Default::default() };
         let label = super::redact_url(url);
-        let (_, mut manager, _) = tokio::time::timeout(timeout, connection.get(Lane::Commands))
+        let (_, mut manager) = tokio::time::timeout(timeout, connection.get(Lane::Commands))
             .await
             .map_err(|_| super::unavailable(format!("no answer from {label} within {timeout:?}")))?
             .map_err(|e| super::unavailable(format!("{label}: {e}")))?;
@@ -189,15 +194,27 @@ impl Connection {
         Ok(connection)
     }
 
-    /// The manager in use, its generation and the address it connects to, connecting (or
-    /// resolving the master) first when the last one was retired.
-    pub async fn get(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager, ConnectionAddr)> {
-        let state = &self.lanes[lane as usize];
-        if let Some(current) = state.manager() {
+    /// The manager in use and its generation, connecting (or resolving the master) first when
+    /// the last one was retired. The hot path: nothing is copied but the manager's handle.
+    pub async fn get(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager)> {
+        if let Some(current) = self.lanes[lane as usize].manager() {
             return Ok(current);
         }
+        self.connect(lane).await.map(|(generation, manager, _)| (generation, manager))
+    }
+
+    /// [`Self::get`], with the address the manager connects to.
+    pub async fn get_with_addr(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager, ConnectionAddr)> {
+        if let Some(current) = self.lanes[lane as usize].manager_with_addr() {
+            return Ok(current);
+        }
+        self.connect(lane).await
+    }
+
+    async fn connect(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager, ConnectionAddr)> {
+        let state = &self.lanes[lane as usize];
         let _one_at_a_time = state.connecting.lock().await;
-        if let Some(current) = state.manager() {
+        if let Some(current) = state.manager_with_addr() {
             return Ok(current);
         }
         let client = match &self.target {

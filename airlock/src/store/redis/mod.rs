@@ -406,12 +406,12 @@ impl RedisStore {
         let started = std::time::Instant::now();
         let seen = AtomicU64::new(NOT_CONNECTED);
         let attempts = async {
-            let (generation, conn, _) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
+            let (generation, conn) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
             seen.store(generation, Ordering::Relaxed);
             match op(conn.clone()).await {
                 Err(e) if connection_lost(&e) => {
                     self.conn.after_error(Lane::Commands, generation, Some(&e));
-                    let (generation, conn, _) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
+                    let (generation, conn) = self.conn.get(Lane::Commands).await.map_err(|e| (None, e))?;
                     seen.store(generation, Ordering::Relaxed);
                     op(conn).await.map_err(|e| (Some(generation), e))
                 }
@@ -434,7 +434,16 @@ impl RedisStore {
         lane: Lane,
         op: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
     ) -> Result<T> {
-        self.bounded_with(lane, async |conn, _| op(conn).await).await
+        let started = std::time::Instant::now();
+        let seen = AtomicU64::new(NOT_CONNECTED);
+        let attempt = async {
+            let (generation, conn) = self.conn.get(lane).await.map_err(|e| (None, e))?;
+            seen.store(generation, Ordering::Relaxed);
+            op(conn).await.map_err(|e| (Some(generation), e))
+        };
+        let outcome = tokio::time::timeout(self.timeout, attempt).await;
+        crate::telemetry::store_call(started.elapsed());
+        self.settle(lane, outcome, seen.into_inner())
     }
 
     /// [`Self::bounded_on`], telling `op` the address its connection goes to.
@@ -446,7 +455,7 @@ impl RedisStore {
         let started = std::time::Instant::now();
         let seen = AtomicU64::new(NOT_CONNECTED);
         let attempt = async {
-            let (generation, conn, addr) = self.conn.get(lane).await.map_err(|e| (None, e))?;
+            let (generation, conn, addr) = self.conn.get_with_addr(lane).await.map_err(|e| (None, e))?;
             seen.store(generation, Ordering::Relaxed);
             op(conn, addr).await.map_err(|e| (Some(generation), e))
         };
