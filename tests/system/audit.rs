@@ -31,6 +31,13 @@ async fn events_are_recorded_filtered_and_readable_by_auditors_only() {
         admin.delete(airlock.at("/api/tokens/ci")).send().await.unwrap();
         let disable = admin.patch(airlock.at("/api/admin/users/vic@example.com")).json(&json!({"disabled": true}));
         assert_eq!(disable.send().await.unwrap().status(), 200);
+        // A session revoked through the self-service API is audited too, with who revoked it.
+        let laptop = browser();
+        airlock.sign_in(&laptop, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let sessions: Value = admin.get(airlock.at("/api/auth/sessions")).send().await.unwrap().json().await.unwrap();
+        let other = sessions.as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].clone();
+        let revoked = admin.delete(airlock.at(&format!("/api/auth/sessions/{}", other.as_str().unwrap()))).send();
+        assert_eq!(revoked.await.unwrap().status(), 200);
         let out = browser();
         airlock.sign_in(&out, ADMIN_EMAIL, ADMIN_PASSWORD).await;
         out.post(airlock.at("/api/auth/sign-out")).send().await.unwrap();
@@ -45,10 +52,13 @@ async fn events_are_recorded_filtered_and_readable_by_auditors_only() {
             "admin.user.disable",
             "token.create",
             "token.revoke",
+            "session.revoke",
         ] {
             assert!(events.contains(&expected), "{expected} missing from {events:?}");
         }
         assert_eq!(events[0], "auth.logout", "newest first");
+        let revoke = all.iter().find(|r| r["event"] == "session.revoke").unwrap();
+        assert_eq!((&revoke["actor"], &revoke["subject"]), (&json!(ADMIN_EMAIL), &other), "{revoke}");
         let fail = all.iter().find(|r| r["event"] == "auth.login.fail").unwrap();
         assert_eq!(fail["actor"], ADMIN_EMAIL);
         assert_eq!(fail["ip"], "127.0.0.1");

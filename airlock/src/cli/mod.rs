@@ -514,12 +514,12 @@ async fn session(airlock: &Airlock, cmd: SessionCommand) -> Result<()> {
             print_table(&["ID", "CREATED", "EXPIRES", "IP", "USER AGENT"], rows);
         }
         SessionCommand::Revoke { session_id } => {
-            let session = airlock.revoke_session(&session_id, None, now).await?;
+            let session = airlock.revoke_session(&session_id, None, "cli", now).await?;
             println!("revoked {}", session.id);
         }
         SessionCommand::RevokeAll { email } => {
             let user = airlock.find_user(&email).await?;
-            let count = airlock.revoke_sessions_of(&user.id, None).await?;
+            let count = airlock.revoke_sessions_of(&user, None, "cli").await?;
             println!("revoked {count} session(s) of {}", user.email);
         }
     }
@@ -538,7 +538,7 @@ async fn token(airlock: &Airlock, cmd: TokenCommand) -> Result<()> {
             // Whoever holds the store acts for the owner: the owner's own power is the limit.
             let power = user_power(&owner.roles);
             let issued = airlock
-                .create_token(&owner, &power, NewToken { name, scopes, role, expires_days: expires }, now)
+                .create_token(&owner, &power, NewToken { name, scopes, role, expires_days: expires }, "cli", now)
                 .await?;
             let record = issued.record;
             println!("Token generated successfully!");
@@ -586,7 +586,7 @@ async fn token(airlock: &Airlock, cmd: TokenCommand) -> Result<()> {
         }
         TokenCommand::Revoke { name_or_id, user } => {
             let owner = airlock.find_user(&user).await?;
-            let token = airlock.revoke_token(&owner.id, &name_or_id, now).await?;
+            let token = airlock.revoke_token(&owner.id, &name_or_id, "cli", now).await?;
             println!("revoked token {} ({})", token.name, token.id);
         }
     }

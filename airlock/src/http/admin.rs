@@ -136,8 +136,7 @@ pub async fn revoke_user_sessions(
     PathParam(user): PathParam<String>,
 ) -> Result<Json<Value>, Error> {
     let user = state.airlock.find_user(&user).await?;
-    let count = state.airlock.revoke_sessions_of(&user.id, None).await?;
-    state.airlock.audit(AuditEvent::new("session.revoke").actor(&actor).subject(&user.email)).await;
+    let count = state.airlock.revoke_sessions_of(&user, None, &actor).await?;
     Ok(Json(json!({"revoked": count})))
 }
 
@@ -146,8 +145,7 @@ pub async fn revoke_session(
     Admin { actor }: Admin,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Value>, Error> {
-    let session = state.airlock.revoke_session(&id, None, crate::service::now()).await?;
-    state.airlock.audit(AuditEvent::new("session.revoke").actor(&actor).subject(&session.id)).await;
+    let session = state.airlock.revoke_session(&id, None, &actor, crate::service::now()).await?;
     Ok(Json(json!({"revoked": session.id})))
 }
 

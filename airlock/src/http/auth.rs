@@ -144,7 +144,10 @@ pub async fn revoke_session(
     CurrentSession(checked): CurrentSession,
     PathParam(id): PathParam<String>,
 ) -> Result<Response, Error> {
-    let revoked = state.airlock.revoke_session(&id, Some(&checked.user().id), crate::service::now()).await?;
+    let revoked = state
+        .airlock
+        .revoke_session(&id, Some(&checked.user().id), &checked.user().email, crate::service::now())
+        .await?;
     if revoked.id == checked.session.id {
         state.cookie.clear(&cookies);
     }
@@ -156,6 +159,7 @@ pub async fn revoke_others(
     State(state): State<AppState>,
     CurrentSession(checked): CurrentSession,
 ) -> Result<Response, Error> {
-    let count = state.airlock.revoke_sessions_of(&checked.user().id, Some(&checked.session.id)).await?;
+    let count =
+        state.airlock.revoke_sessions_of(checked.user(), Some(&checked.session.id), &checked.user().email).await?;
     Ok((StatusCode::OK, Json(json!({"revoked": count}))).into_response())
 }

@@ -4,7 +4,6 @@
 
 use super::AppState;
 use super::extract::{Caller, JsonBody, PathParam, QueryParams};
-use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::tokens::NewToken;
 use crate::tokens::TokenRecord;
@@ -73,8 +72,7 @@ pub async fn create(
     require_for_tokens(&caller, Scope::Write)?;
     let now = crate::service::now();
     let new = NewToken { name: body.name, scopes: body.scopes, role: body.role, expires_days: body.expires_days };
-    let issued = state.airlock.create_token(&caller.user, &caller.scopes, new, now).await?;
-    state.airlock.audit(AuditEvent::new("token.create").actor(&caller.user.email).subject(&issued.record.id)).await;
+    let issued = state.airlock.create_token(&caller.user, &caller.scopes, new, &caller.user.email, now).await?;
     let mut out = serde_json::to_value(TokenOut::of(issued.record, now)).map_err(Error::internal)?;
     out["token"] = Value::String(issued.secret);
     Ok((StatusCode::CREATED, Json(out)))
@@ -105,7 +103,7 @@ pub async fn revoke(
     PathParam(id_or_name): PathParam<String>,
 ) -> Result<Json<Value>, Error> {
     require_for_tokens(&caller, Scope::Write)?;
-    let token = state.airlock.revoke_token(&caller.user.id, &id_or_name, crate::service::now()).await?;
-    state.airlock.audit(AuditEvent::new("token.revoke").actor(&caller.user.email).subject(&token.id)).await;
+    let token =
+        state.airlock.revoke_token(&caller.user.id, &id_or_name, &caller.user.email, crate::service::now()).await?;
     Ok(Json(json!({"revoked": token.id, "name": token.name})))
 }

@@ -294,9 +294,15 @@ impl Airlock {
         self.store.sessions_of(user_id, now).await
     }
 
-    /// Revokes one session of `owner` (any user's when `owner` is `None`, for admins). A session
-    /// of someone else is reported as not found, never revealed.
-    pub async fn revoke_session(&self, id: &str, owner: Option<&str>, now: OffsetDateTime) -> Result<SessionRecord> {
+    /// Revokes one session of `owner` (any user's when `owner` is `None`, for admins), audited
+    /// as done by `actor`. A session of someone else is reported as not found, never revealed.
+    pub async fn revoke_session(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<SessionRecord> {
         let found = self.store.session_by_id(id, now).await?.filter(|s| owner.is_none_or(|o| o == s.user_id));
         let Some(session) = found else {
             // Perhaps revoked by an earlier attempt that answered 503.
@@ -304,12 +310,15 @@ impl Airlock {
             return Err(Error::not_found(format!("session {id}")));
         };
         self.store.delete_session(&session.id).await?;
+        self.audit(AuditEvent::new("session.revoke").actor(actor).subject(&session.id)).await;
         Ok(session)
     }
 
-    /// Revokes every session of a user except `keep`; how many.
-    pub async fn revoke_sessions_of(&self, user_id: &str, keep: Option<&str>) -> Result<usize> {
-        self.store.delete_sessions_of(user_id, keep).await
+    /// Revokes every session of `user` except `keep`, audited as done by `actor`; how many.
+    pub async fn revoke_sessions_of(&self, user: &UserRecord, keep: Option<&str>, actor: &str) -> Result<usize> {
+        let count = self.store.delete_sessions_of(&user.id, keep).await?;
+        self.audit(AuditEvent::new("session.revoke").actor(actor).subject(&user.email)).await;
+        Ok(count)
     }
 }
 

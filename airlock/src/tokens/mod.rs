@@ -124,6 +124,7 @@ impl Airlock {
         owner: &UserRecord,
         caller_power: &[Scope],
         new: NewToken,
+        actor: &str,
         now: OffsetDateTime,
     ) -> Result<IssuedToken> {
         let name = check_token_name(&new.name)?;
@@ -175,6 +176,7 @@ impl Airlock {
             revoked_at: None,
         };
         self.store.insert(&record).await?;
+        self.audit(crate::audit::AuditEvent::new("token.create").actor(actor).subject(&record.id)).await;
         Ok(IssuedToken { record, secret })
     }
 
@@ -185,7 +187,14 @@ impl Airlock {
     }
 
     /// Revokes a user's token by id (`tok_…`) or by the name of an active one.
-    pub async fn revoke_token(&self, user_id: &str, id_or_name: &str, now: OffsetDateTime) -> Result<TokenRecord> {
+    /// Revokes a token of `user_id`, audited as done by `actor`.
+    pub async fn revoke_token(
+        &self,
+        user_id: &str,
+        id_or_name: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<TokenRecord> {
         let tokens = self.tokens_of(user_id).await?;
         let mut token = tokens
             .into_iter()
@@ -199,6 +208,7 @@ impl Airlock {
             // Revoked already, perhaps by an earlier attempt that answered 503.
             self.store.fence().await?;
         }
+        self.audit(crate::audit::AuditEvent::new("token.revoke").actor(actor).subject(&token.id)).await;
         Ok(token)
     }
 

@@ -5,7 +5,6 @@
 
 use super::views::{AccountView, CreatedToken};
 use super::{AppState, render};
-use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::http::extract::{CurrentSession, Jar, PathParam, QueryParams};
 use crate::sessions::CheckedSession;
@@ -101,8 +100,7 @@ pub async fn revoke_session(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, Error> {
     let user = checked.user();
-    let revoked = state.airlock.revoke_session(&id, Some(&user.id), crate::service::now()).await?;
-    state.airlock.audit(AuditEvent::new("session.revoke").actor(&user.email).subject(&revoked.id)).await;
+    let revoked = state.airlock.revoke_session(&id, Some(&user.id), &user.email, crate::service::now()).await?;
     if revoked.id == checked.session.id {
         state.cookie.clear(&cookies);
         return Ok(Redirect::to("/login").into_response());
@@ -116,9 +114,7 @@ pub async fn revoke_others(
     PageSession(checked): PageSession,
 ) -> Result<Response, Error> {
     let user = checked.user();
-    let count = state.airlock.revoke_sessions_of(&user.id, Some(&checked.session.id)).await?;
-    let subject = format!("{count} other sessions");
-    state.airlock.audit(AuditEvent::new("session.revoke").actor(&user.email).subject(&subject)).await;
+    state.airlock.revoke_sessions_of(user, Some(&checked.session.id), &user.email).await?;
     Ok(Revoked::OtherSessions.back().into_response())
 }
 
@@ -158,7 +154,7 @@ pub async fn create_token(
     let user = checked.user();
     let now = crate::service::now();
     let created = match parse_token_form(&body) {
-        Ok(new) => state.airlock.create_token(user, &user_power(&user.roles), new, now).await,
+        Ok(new) => state.airlock.create_token(user, &user_power(&user.roles), new, &user.email, now).await,
         Err(e) => Err(e),
     };
     let issued = match created {
@@ -171,7 +167,6 @@ pub async fn create_token(
         }
         Err(e) => return Err(e),
     };
-    state.airlock.audit(AuditEvent::new("token.create").actor(&user.email).subject(&issued.record.id)).await;
     let mut view = account_view(&state, &checked).await?;
     view.created = Some(CreatedToken { name: issued.record.name, secret: issued.secret });
     render(StatusCode::OK, &view, &[])
@@ -184,8 +179,7 @@ pub async fn revoke_token(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, Error> {
     let user = checked.user();
-    let token = state.airlock.revoke_token(&user.id, &id, crate::service::now()).await?;
-    state.airlock.audit(AuditEvent::new("token.revoke").actor(&user.email).subject(&token.id)).await;
+    state.airlock.revoke_token(&user.id, &id, &user.email, crate::service::now()).await?;
     Ok(Revoked::Token.back().into_response())
 }
 
