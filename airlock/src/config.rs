@@ -214,11 +214,15 @@ fn parse_store(value: &str) -> Result<StoreUrl> {
         }
         return Ok(StoreUrl::Embedded(PathBuf::from(path)));
     }
-    if value.starts_with("redis+cluster://") || value.starts_with("rediss+cluster://") {
-        return Err(Error::config("store", "Redis Cluster is not supported yet: use a standalone Redis or Sentinel"));
+    if value.starts_with("rediss+cluster://") {
+        return Err(Error::config("store", "TLS to a Redis Cluster is not supported yet: use redis+cluster://"));
     }
     if value.starts_with("rediss+sentinel://") {
         return Err(Error::config("store", "TLS to sentinels is not supported yet: use redis+sentinel://"));
+    }
+    if value.starts_with("redis+cluster://") {
+        crate::store::redis::ClusterUrl::parse(value)?;
+        return Ok(StoreUrl::Redis(value.to_owned()));
     }
     if value.starts_with("redis+sentinel://") {
         // Checked here, so that a malformed URL stops startup with its own line.
@@ -228,7 +232,10 @@ fn parse_store(value: &str) -> Result<StoreUrl> {
     if value.starts_with("redis://") || value.starts_with("rediss://") || value.starts_with("redis+unix://") {
         return Ok(StoreUrl::Redis(value.to_owned()));
     }
-    Err(Error::config("store", format!("`{value}` is neither embedded:PATH nor a redis:// or redis+sentinel:// URL")))
+    Err(Error::config(
+        "store",
+        format!("`{value}` is neither embedded:PATH nor a redis://, redis+sentinel:// or redis+cluster:// URL"),
+    ))
 }
 
 impl Config {

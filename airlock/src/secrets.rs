@@ -1,8 +1,8 @@
 //! Random identifiers and secrets, and how secrets are hashed for storage.
 //!
-//! Session tokens are 256 random bits; the store keeps only their SHA-256, so a dump of Redis or
-//! of the embedded files yields no usable cookie. A fast hash is right here (unlike passwords):
-//! the input already has full entropy.
+//! Session tokens are 256 random bits behind their user's shard (`store::shard`); the store
+//! keeps only their SHA-256, so a dump of Redis or of the embedded files yields no usable
+//! cookie. A fast hash is right here (unlike passwords): the input already has full entropy.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +10,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Length in characters of a session token: 32 bytes in unpadded base64url.
+use crate::store::shard;
+
+/// Length in characters of a token's random part: 32 bytes in unpadded base64url.
 pub const SESSION_TOKEN_LEN: usize = 43;
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -19,9 +21,31 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// A new session token: 256 bits from the OS-seeded CSPRNG, base64url.
-pub fn new_session_token() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+/// A new session token for a user of `shard`: the shard, then 256 bits from the OS-seeded
+/// CSPRNG, base64url (hex digits are base64url too).
+pub fn new_session_token(shard: &str) -> String {
+    let mut token = String::with_capacity(shard.len() + SESSION_TOKEN_LEN);
+    token.push_str(shard);
+    URL_SAFE_NO_PAD.encode_string(random_bytes::<32>(), &mut token);
+    token
+}
+
+/// The hash a session token is stored and looked up by: its shard (no secret), then the
+/// SHA-256 of the whole token. Tokens from before shards (43 characters) hash as they did.
+pub fn session_token_hash(token: &str) -> String {
+    let digest = hash_secret(token);
+    if token.len() == shard::LEN + SESSION_TOKEN_LEN {
+        let mut hash = String::with_capacity(shard::LEN + digest.len());
+        hash.push_str(&token[..shard::LEN]);
+        hash.push_str(&digest);
+        return hash;
+    }
+    digest
+}
+
+/// A new session id in `shard`: `ses_<shard><96 random bits, hex>`.
+pub fn new_session_id(shard: &str) -> String {
+    format!("ses_{shard}{}", hex::encode(random_bytes::<12>()))
 }
 
 /// Prefix of every API token, so that scanners and people recognise a leaked one.
@@ -34,7 +58,7 @@ pub fn new_api_token() -> String {
 
 /// Whether `token` could be an API token at all (checked before any store lookup).
 pub fn looks_like_api_token(token: &str) -> bool {
-    token.strip_prefix(API_TOKEN_PREFIX).is_some_and(looks_like_session_token)
+    token.strip_prefix(API_TOKEN_PREFIX).is_some_and(looks_like_random_part)
 }
 
 /// A new public identifier such as `usr_5f0c…`: 96 random bits, hex, behind a type prefix.
@@ -49,8 +73,20 @@ pub fn new_password() -> String {
 
 /// Whether `token` could be a session token at all. Checked before any store lookup so that
 /// garbage (huge, non-ASCII, wrong length) never costs a round trip.
+/// Tokens issued before shards (no shard in front) still pass.
 pub fn looks_like_session_token(token: &str) -> bool {
-    token.len() == SESSION_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    matches!(token.len(), SESSION_TOKEN_LEN | SHARDED_TOKEN_LEN) && is_base64url(token)
+}
+
+const SHARDED_TOKEN_LEN: usize = shard::LEN + SESSION_TOKEN_LEN;
+
+/// Whether `token` could be an API token's random part.
+fn looks_like_random_part(token: &str) -> bool {
+    token.len() == SESSION_TOKEN_LEN && is_base64url(token)
+}
+
+fn is_base64url(token: &str) -> bool {
+    token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The form in which a secret is stored and looked up: lowercase hex SHA-256.
@@ -79,18 +115,24 @@ mod tests {
 
     #[test]
     fn tokens_are_long_random_and_well_formed() {
-        let a = new_session_token();
-        let b = new_session_token();
+        let a = new_session_token("0a1b");
+        let b = new_session_token("0a1b");
         assert_ne!(a, b);
+        assert!(a.starts_with("0a1b") && a.len() == 47, "{a}");
         assert!(looks_like_session_token(&a));
+        assert!(looks_like_session_token(&a[4..]), "a token from before shards");
         assert!(!looks_like_session_token(&a[1..]));
+        assert!(!looks_like_session_token(&a[5..]));
         assert!(!looks_like_session_token(&format!("{}=", &a[1..])));
         assert!(!looks_like_session_token(&format!("{}a", "é".repeat(21))));
     }
 
     #[test]
     fn hashes_are_stable_and_hide_the_token() {
-        let token = new_session_token();
+        let token = new_session_token("0a1b");
+        let sharded = session_token_hash(&token);
+        assert_eq!(sharded, format!("0a1b{}", hash_secret(&token)), "the shard, then the whole token's hash");
+        assert_eq!(session_token_hash(&token[4..]), hash_secret(&token[4..]), "tokens from before shards");
         let hash = hash_secret(&token);
         assert_eq!(hash, hash_secret(&token));
         assert_eq!(hash.len(), 64);
@@ -115,5 +157,7 @@ mod tests {
         let id = new_id("usr");
         assert!(id.starts_with("usr_"));
         assert_eq!(id.len(), 4 + 24);
+        let session = new_session_id("0a1b");
+        assert_eq!(shard::of_session_id(&session), Some("0a1b"));
     }
 }

@@ -16,7 +16,7 @@ pub mod tls;
 pub use airlock::{ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess};
 pub use lore::LoreProcess;
 pub use proxy::FaultProxy;
-pub use redis::{RedisServer, Sentinels};
+pub use redis::{CLUSTER_NODE_TIMEOUT, RedisCluster, RedisServer, Sentinels};
 pub use reverse_proxy::{ProxyKind, ReverseProxy};
 pub use tls::{TlsFront, https_browser};
 

@@ -277,3 +277,149 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// A real Redis Cluster: `masters` masters and one replica each, made by
+/// `redis-cli --cluster create`, with a test-friendly `cluster-node-timeout` (Redis's default is
+/// 15 s: a killed master is then replaced after about 20 s).
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+/// How long a node may be unreachable before the others judge it failed.
+pub const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// A free port whose cluster bus port (+10000) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl RedisCluster {
+    pub fn start(masters: usize) -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..masters * 2 {
+            let dir = tempfile::tempdir().expect("temp dir for a cluster node");
+            let mut node = RedisServer { port: free_cluster_port(), dir, persistent: false, child: None };
+            let config = node.dir.path().join("nodes.conf").display().to_string();
+            let timeout = CLUSTER_NODE_TIMEOUT.as_millis().to_string();
+            node.spawn_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &config,
+                "--cluster-node-timeout",
+                &timeout,
+            ]);
+            nodes.push(node);
+        }
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let output = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cluster = Self { nodes };
+        cluster.wait_until_ready(masters);
+        cluster
+    }
+
+    /// Waits until every live node sees `masters` masters each with a replica in sync and the
+    /// cluster state `ok`: only then can a failover be carried out.
+    pub fn wait_until_ready(&self, masters: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = self.nodes.iter().filter(|n| n.child.is_some()).all(|node| {
+                let nodes = node.cluster("NODES");
+                let count = |role: &str| {
+                    nodes
+                        .lines()
+                        .filter(|l| l.split(' ').nth(2).is_some_and(|f| f.contains(role) && !f.contains("fail")))
+                        .count()
+                };
+                node.cluster("INFO").contains("cluster_state:ok")
+                    && count("master") == masters
+                    && count("slave") == masters
+            }) && self.nodes.iter().filter(|n| n.child.is_some()).all(|node| {
+                let info = node.info("replication");
+                info.contains("role:master") || info.contains("master_link_status:up")
+            });
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not settle within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `redis+cluster://` with every node, as airlock takes it.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// The nodes that are masters now (by their own `ROLE`).
+    pub fn masters(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].child.is_some() && self.nodes[i].info("replication").contains("role:master"))
+            .collect()
+    }
+
+    /// The node serving `key`'s slot as master.
+    pub fn master_of(&self, key: &str) -> usize {
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.nodes[self.masters()[0]].connection())
+            .expect("KEYSLOT");
+        self.masters()
+            .into_iter()
+            .find(|&i| {
+                let owned: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut self.nodes[i].connection()).unwrap_or_default();
+                owned.iter().any(|range| match range {
+                    redis::Value::Array(parts) => match (parts.first(), parts.get(1), parts.get(2)) {
+                        (Some(redis::Value::Int(first)), Some(redis::Value::Int(last)), Some(redis::Value::Array(node))) => {
+                            (*first..=*last).contains(&slot)
+                                && matches!(node.get(1), Some(redis::Value::Int(port)) if *port == i64::from(self.nodes[i].port))
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                })
+            })
+            .expect("a master serves the slot")
+    }
+
+    /// Every key and value of every master, as text, for "no secret at rest" checks.
+    pub fn dump(&self) -> String {
+        self.masters().into_iter().map(|i| self.nodes[i].dump()).collect()
+    }
+}
+
+impl RedisServer {
+    /// `CLUSTER <sub>` as text.
+    pub fn cluster(&self, sub: &str) -> String {
+        let Ok(mut conn) =
+            redis::Client::open(self.url()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        else {
+            return String::new();
+        };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        redis::cmd("CLUSTER").arg(sub).query(&mut conn).unwrap_or_default()
+    }
+
+    /// Whether the process is running (not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}

@@ -590,7 +590,7 @@ fn serve_with_unreachable_redis_exits_2_naming_store() {
 }
 
 #[test]
-fn serve_with_unreachable_sentinels_or_a_malformed_url_exits_2_naming_store() {
+fn serve_with_unreachable_sentinels_or_cluster_nodes_or_a_malformed_url_exits_2_naming_store() {
     // No sentinel answers.
     let nobody = format!("redis+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster/0", free_port(), free_port());
     assert_store_error("no sentinel", serve_expecting_exit(&nobody, HANG));
@@ -600,8 +600,11 @@ fn serve_with_unreachable_sentinels_or_a_malformed_url_exits_2_naming_store() {
     assert_store_error("no master name", (code, stderr.clone(), elapsed));
     assert!(!stderr.contains("hunter2"), "the password stays out of the line: {stderr}");
 
-    // Cluster is not supported yet: said in one line, not half-run.
-    let (code, stderr, elapsed) = serve_expecting_exit("redis+cluster://127.0.0.1:7000", HANG);
-    assert!(stderr.contains("Cluster is not supported"), "{stderr}");
-    assert_store_error("cluster", (code, stderr, elapsed));
+    // A Cluster of which no listed node answers, or a malformed Cluster URL: one line each.
+    let nobody = format!("redis+cluster://127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+    assert_store_error("no cluster node", serve_expecting_exit(&nobody, HANG));
+    let (code, stderr, elapsed) = serve_expecting_exit("redis+cluster://:hunter2@127.0.0.1:7000/3", HANG);
+    assert!(stderr.contains("only database 0"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password stays out of the line: {stderr}");
+    assert_store_error("cluster path", (code, stderr, elapsed));
 }

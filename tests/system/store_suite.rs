@@ -2,10 +2,12 @@
 
 use airlock::Error;
 use airlock::audit::{AuditFilter, AuditRecord};
+use airlock::secrets::hash_secret;
 use airlock::store::embedded::EmbeddedStore;
 use airlock::store::redis::RedisStore;
+use airlock::store::shard;
 use airlock::store::{Durability, DynStore, OrgRecord, Record, Records, SessionRecord, Spec, Store, UserRecord};
-use airlock_system_tests::{RedisServer, Sentinels};
+use airlock_system_tests::{RedisCluster, RedisServer, Sentinels};
 use serde::{Deserialize, Serialize};
 use shared::{GlobalRole, OrgRole};
 use std::sync::Arc;
@@ -28,10 +30,12 @@ fn user(id: &str, email: &str) -> UserRecord {
     }
 }
 
-fn session(id: &str, user_id: &str, token_hash: &str, lives: time::Duration) -> SessionRecord {
+/// Session `n` of `user_id`: its id and token hash name the user's shard, as airlock makes them.
+fn session(n: &str, user_id: &str, lives: time::Duration) -> SessionRecord {
+    let shard = shard::of_user(user_id);
     SessionRecord {
-        id: id.into(),
-        token_hash: token_hash.into(),
+        id: format!("ses_{shard}{n}"),
+        token_hash: format!("{shard}{}", hash_secret(n)),
         user_id: user_id.into(),
         created_at: now(),
         expires_at: now() + lives,
@@ -80,53 +84,64 @@ async fn store_contract(store: DynStore) {
 
     // Sessions: by hash, by id, refresh, expiry, deletion.
     let day = time::Duration::days(1);
-    let s1 = session("ses_1", "usr_ada", "hash1", day);
-    let s2 = session("ses_2", "usr_ada", "hash2", day);
-    let s3 = session("ses_3", "usr_bob", "hash3", day);
+    let s1 = session("1", "usr_ada", day);
+    let s2 = session("2", "usr_ada", day);
+    let s3 = session("3", "usr_bob", day);
     for s in [&s1, &s2, &s3] {
         store.create_session(s).await.unwrap();
     }
-    let bundle = store.load_session("hash1", now()).await.unwrap().expect("live session");
+    let bundle = store.load_session(&s1.token_hash, now()).await.unwrap().expect("live session");
     assert_eq!(*bundle.session, s1);
     assert_eq!(bundle.principal.user.roles, vec![GlobalRole::Operator]);
     assert_eq!(bundle.principal.memberships.len(), 1);
     assert_eq!(bundle.principal.memberships[0].org, acme);
     assert!(store.load_session("nohash", now()).await.unwrap().is_none());
+    assert!(store.load_session(&session("9", "usr_ada", day).token_hash, now()).await.unwrap().is_none());
     // A session past its expiry is absent even before any sweep.
-    assert!(store.load_session("hash1", now() + day * 2).await.unwrap().is_none());
+    assert!(store.load_session(&s1.token_hash, now() + day * 2).await.unwrap().is_none());
 
     let mut refreshed = s1.clone();
     refreshed.expires_at = now() + day * 7;
     assert!(store.refresh_session(&refreshed).await.unwrap());
-    assert_eq!(store.session_by_id("ses_1", now()).await.unwrap().unwrap().expires_at, refreshed.expires_at);
+    assert_eq!(store.session_by_id(&s1.id, now()).await.unwrap().unwrap().expires_at, refreshed.expires_at);
+    assert!(store.session_by_id("ses_nobody", now()).await.unwrap().is_none());
     // A check sees every change, however often the same session was checked before it (the Redis
     // store reuses its decoding of an index only while Redis answers the same bytes).
-    let loaded = store.load_session("hash1", now()).await.unwrap().expect("live session");
+    let loaded = store.load_session(&s1.token_hash, now()).await.unwrap().expect("live session");
     assert_eq!(loaded.session.expires_at, refreshed.expires_at, "a check after a refresh sees it");
     let original = store.user_by_id("usr_ada").await.unwrap().unwrap();
     let promoted = UserRecord { roles: vec![GlobalRole::Admin], ..original.clone() };
     store.update_user(&promoted).await.unwrap();
-    let loaded = store.load_session("hash1", now()).await.unwrap().expect("live session");
+    let loaded = store.load_session(&s1.token_hash, now()).await.unwrap().expect("live session");
     assert_eq!(loaded.principal.user.roles, vec![GlobalRole::Admin], "a check after a user change sees it");
     store.update_user(&original).await.unwrap();
-    assert_eq!(store.load_session("hash1", now()).await.unwrap().unwrap().principal.user.roles, original.roles);
+    assert_eq!(store.load_session(&s1.token_hash, now()).await.unwrap().unwrap().principal.user.roles, original.roles);
+    // So does a check after a membership change.
+    store.put_membership("org_beta", "usr_ada", OrgRole::Admin).await.unwrap();
+    let loaded = store.load_session(&s1.token_hash, now()).await.unwrap().expect("live session");
+    assert_eq!(loaded.principal.memberships.len(), 2, "a check after a membership change sees it");
+    assert!(store.remove_membership("org_beta", "usr_ada").await.unwrap());
+    assert_eq!(store.load_session(&s1.token_hash, now()).await.unwrap().unwrap().principal.memberships.len(), 1);
 
     let ids: Vec<_> = store.sessions_of("usr_ada", now()).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(ids.len(), 2);
-    assert!(store.delete_session("ses_2").await.unwrap());
-    assert!(!store.delete_session("ses_2").await.unwrap());
-    assert!(store.load_session("hash2", now()).await.unwrap().is_none());
+    assert!(store.delete_session(&s2.id).await.unwrap());
+    assert!(!store.delete_session(&s2.id).await.unwrap());
+    assert!(!store.delete_session("ses_nobody").await.unwrap());
+    assert!(store.load_session(&s2.token_hash, now()).await.unwrap().is_none());
     // A refresh never resurrects a deleted session.
     assert!(!store.refresh_session(&s2).await.unwrap());
-    assert!(store.load_session("hash2", now()).await.unwrap().is_none());
+    assert!(store.load_session(&s2.token_hash, now()).await.unwrap().is_none());
 
-    store.create_session(&session("ses_4", "usr_ada", "hash4", day)).await.unwrap();
-    assert_eq!(store.delete_sessions_of("usr_ada", Some("ses_1")).await.unwrap(), 1);
-    assert!(store.load_session("hash1", now()).await.unwrap().is_some());
-    assert!(store.load_session("hash4", now()).await.unwrap().is_none());
+    let s4 = session("4", "usr_ada", day);
+    store.create_session(&s4).await.unwrap();
+    assert_eq!(store.delete_sessions_of("usr_ada", Some(&s1.id)).await.unwrap(), 1);
+    assert!(store.load_session(&s1.token_hash, now()).await.unwrap().is_some());
+    assert!(store.load_session(&s4.token_hash, now()).await.unwrap().is_none());
     assert_eq!(store.delete_sessions_of("usr_ada", None).await.unwrap(), 1);
     assert!(store.sessions_of("usr_ada", now()).await.unwrap().is_empty());
     assert_eq!(store.sessions_of("usr_bob", now()).await.unwrap().len(), 1);
+    assert!(store.load_session(&s3.token_hash, now()).await.unwrap().is_some());
 
     // The audit log is bounded: the oldest records go first.
     for i in 0..5 {
@@ -169,11 +184,12 @@ async fn redis_sessions_expire_by_ttl() {
     let redis = RedisServer::start();
     let store = RedisStore::connect(&redis.url(), "airlock:", Duration::from_secs(2)).await.unwrap();
     store.create_user(&user("usr_ada", "ada@example.com")).await.unwrap();
-    store.create_session(&session("ses_1", "usr_ada", "hash1", time::Duration::days(1))).await.unwrap();
+    let s1 = session("1", "usr_ada", time::Duration::days(1));
+    store.create_session(&s1).await.unwrap();
     let mut conn = redis.connection();
-    let ttl: i64 = redis::cmd("PTTL").arg("airlock:session:ses_1").query(&mut conn).unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg(format!("airlock:session:{}", s1.id)).query(&mut conn).unwrap();
     assert!(ttl > 86_000_000 && ttl <= 86_400_000, "ttl {ttl}");
-    let ttl: i64 = redis::cmd("PTTL").arg("airlock:session_token:hash1").query(&mut conn).unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg(format!("airlock:session_token:{}", s1.token_hash)).query(&mut conn).unwrap();
     assert!(ttl > 86_000_000, "token index ttl {ttl}");
 }
 
@@ -182,7 +198,13 @@ async fn redis_reads_session_indexes_written_before_version_stamps() {
     let redis = RedisServer::start();
     let store = RedisStore::connect(&redis.url(), "airlock:", Duration::from_secs(2)).await.unwrap();
     store.create_user(&user("usr_ada", "ada@example.com")).await.unwrap();
-    store.create_session(&session("ses_1", "usr_ada", "hash1", time::Duration::days(1))).await.unwrap();
+    // A session as airlock made them before shards (the standalone layout ignores shards).
+    let old = SessionRecord {
+        id: "ses_1".into(),
+        token_hash: "hash1".into(),
+        ..session("1", "usr_ada", time::Duration::days(1))
+    };
+    store.create_session(&old).await.unwrap();
     // The index as an earlier airlock wrote it: `{session id} {user id}`.
     let mut conn = redis.connection();
     let _: () = redis::cmd("SET").arg("airlock:session_token:hash1").arg("ses_1 usr_ada").query(&mut conn).unwrap();
@@ -200,11 +222,13 @@ async fn embedded_store_is_private_durable_and_swept() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let live = session("live", "usr_ada", time::Duration::days(1));
+    let old = session("old", "usr_ada", time::Duration::seconds(1));
     {
         let store = EmbeddedStore::open(&data).unwrap();
         store.create_user(&user("usr_ada", "ada@example.com")).await.unwrap();
-        store.create_session(&session("ses_live", "usr_ada", "hash1", time::Duration::days(1))).await.unwrap();
-        store.create_session(&session("ses_old", "usr_ada", "hash2", time::Duration::seconds(1))).await.unwrap();
+        store.create_session(&live).await.unwrap();
+        store.create_session(&old).await.unwrap();
         // A second handle on the same files is refused, not allowed to corrupt them.
         assert!(matches!(EmbeddedStore::open(&data), Err(Error::StoreUnavailable(_))));
         assert_eq!(store.sweep(now() + time::Duration::seconds(5)).await.unwrap(), 1);
@@ -215,8 +239,8 @@ async fn embedded_store_is_private_durable_and_swept() {
         assert_eq!(mode(&entry.unwrap().path()), 0o600);
     }
     let reopened = EmbeddedStore::open(&data).unwrap();
-    assert!(reopened.load_session("hash1", now()).await.unwrap().is_some());
-    assert!(reopened.session_by_id("ses_old", now() - time::Duration::hours(1)).await.unwrap().is_none());
+    assert!(reopened.load_session(&live.token_hash, now()).await.unwrap().is_some());
+    assert!(reopened.session_by_id(&old.id, now() - time::Duration::hours(1)).await.unwrap().is_none());
 }
 
 /// A kind of record made up for the suite, using every part of a [`Spec`]: a unique key, an
@@ -349,6 +373,30 @@ async fn embedded_collections_meet_the_contract_and_survive_a_reopen() {
     assert!(matches!(store.insert(&note("n9", "beta", None)).await, Err(Error::Conflict(_))));
     assert_eq!(store.find::<Note>("slug", "reused").await.unwrap().map(|n| n.id), Some("a2".into()));
     assert!(matches!(store.insert(&note("n10", "reused", None)).await, Err(Error::Conflict(_))));
+}
+
+/// Every case of the suite on a real Cluster (three masters, three replicas), each under a
+/// prefix of its own.
+#[tokio::test]
+async fn cluster_store_and_collections_meet_the_contract() {
+    let cluster = RedisCluster::start(3);
+    let connect =
+        async |prefix: &str| RedisStore::connect(&cluster.url(), prefix, Duration::from_secs(2)).await.unwrap();
+    store_contract(Arc::new(connect("suite:").await)).await;
+    collections_contract(Arc::new(connect("notes:").await)).await;
+
+    // Keys spread: a user's records are in their shard's slot, each user's slot their own.
+    let dump = cluster.dump();
+    for user in ["usr_ada", "usr_bob"] {
+        let key = format!("suite:{{{}}}user:{user}", shard::of_user(user));
+        assert!(dump.contains(&key), "{key} in\n{dump}");
+    }
+
+    // A session whose id does not name its user's shard could not be found by its id: refused.
+    let store = connect("shards:").await;
+    store.create_user(&user("usr_ada", "ada@example.com")).await.unwrap();
+    let stray = SessionRecord { id: "ses_1".into(), ..session("1", "usr_ada", time::Duration::days(1)) };
+    assert!(matches!(store.create_session(&stray).await, Err(Error::Internal(_))));
 }
 
 #[tokio::test]

@@ -6,8 +6,9 @@ use crate::accounts::normalize_email;
 use crate::accounts::password::MAX_PASSWORD_LEN;
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
-use crate::secrets::{hash_secret, looks_like_session_token, new_id, new_session_token, secure_eq};
+use crate::secrets::{looks_like_session_token, new_session_id, new_session_token, secure_eq, session_token_hash};
 use crate::service::{Airlock, SessionPolicy};
+use crate::store::shard;
 use crate::store::{Membership, Principal, RenderedPrincipal, SessionBundle, SessionRecord, UserRecord};
 use serde_json::value::RawValue;
 use shared::{AuthInfo, AuthMethod, OrgView, SessionInfo, SessionView, UserView};
@@ -200,10 +201,13 @@ impl Airlock {
             }
         };
 
-        let token = new_session_token();
+        // The token and id name the user's shard: a store split over nodes finds the session
+        // beside its user from either.
+        let shard = shard::of_user(&user.id);
+        let token = new_session_token(&shard);
         let session = SessionRecord {
-            id: new_id("ses"),
-            token_hash: hash_secret(&token),
+            id: new_session_id(&shard),
+            token_hash: session_token_hash(&token),
             user_id: user.id.clone(),
             created_at: now,
             expires_at: now + self.sessions.ttl,
@@ -240,7 +244,7 @@ impl Airlock {
         if !looks_like_session_token(token) {
             return Err(UNKNOWN);
         }
-        let token_hash = hash_secret(token);
+        let token_hash = session_token_hash(token);
         let SessionBundle { mut session, principal } =
             self.store.load_session(&token_hash, now).await?.ok_or(UNKNOWN)?;
         // The lookup was by hash; comparing again in constant time costs nothing and guards
@@ -273,7 +277,7 @@ impl Airlock {
         if !looks_like_session_token(token) {
             return Ok(false);
         }
-        match self.store.load_session(&hash_secret(token), now).await? {
+        match self.store.load_session(&session_token_hash(token), now).await? {
             Some(bundle) => {
                 let deleted = self.store.delete_session(&bundle.session.id).await?;
                 self.audit(

@@ -13,6 +13,7 @@ pub mod collection;
 pub mod embedded;
 pub mod records;
 pub mod redis;
+pub mod shard;
 
 use crate::error::Result;
 use async_trait::async_trait;

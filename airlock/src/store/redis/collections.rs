@@ -7,12 +7,15 @@
 //! | `<prefix><all>` | set of every id (kinds listed whole) |
 //! | `<prefix><owned with the owner>` | sorted set of an owner's ids, scored by expiry (ms) |
 //!
+//! On a Cluster, every key of a collection carries the collection's name as its hash tag
+//! (`airlock:{token}token:<id>`): a collection is one slot, so each script below stays in it.
+//!
 //! Each change is one Lua script over declared keys. A delete or take reads the record first
 //! (to know its unique keys and owner), then deletes it only if it is still exactly what was
 //! read, and tries again otherwise: so of two concurrent takes of a single-use code, one gets
 //! it. Set and sorted-set members whose record has gone (expired) are pruned when listed.
 
-use super::RedisStore;
+use super::{RedisStore, key_in};
 use crate::error::{Error, Result};
 use crate::store::collection::{Collection, Collections, Durability, Meta, Row};
 use async_trait::async_trait;
@@ -101,8 +104,13 @@ fn millis(at: OffsetDateTime) -> i64 {
 }
 
 impl RedisStore {
+    /// The prefix of every key of `c`.
+    pub(super) fn collection_scope(&self, c: Collection) -> String {
+        self.layout.family(c.spec.name)
+    }
+
     fn row_key(&self, c: Collection, id: &str) -> String {
-        self.key(c.spec.name, id)
+        key_in(&self.collection_scope(c), c.spec.name, id)
     }
 
     pub(super) fn index_key(&self, c: Collection, index: &str, value: &str) -> String {
@@ -110,15 +118,15 @@ impl RedisStore {
         family.push_str(c.spec.name);
         family.push('_');
         family.push_str(index);
-        self.key(&family, value)
+        key_in(&self.collection_scope(c), &family, value)
     }
 
     fn all_key(&self, c: Collection) -> Option<String> {
-        c.spec.all.map(|all| format!("{}{all}", self.prefix))
+        c.spec.all.map(|all| format!("{}{all}", self.collection_scope(c)))
     }
 
     fn owned_key(&self, c: Collection, owner: &str) -> Option<String> {
-        c.spec.owned.map(|template| format!("{}{}", self.prefix, template.replace("{owner}", owner)))
+        c.spec.owned.map(|template| format!("{}{}", self.collection_scope(c), template.replace("{owner}", owner)))
     }
 
     /// The keys and arguments of a row's script, shared by every write and the delete.
@@ -162,7 +170,7 @@ impl RedisStore {
         let written: i64 = match durability {
             Durability::Stored => self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await }).await?,
             Durability::Replicated => {
-                self.run_durable(|mut conn| async move { invocation.invoke_async(&mut conn).await }).await?
+                self.run_durable(&keys[0], |mut conn| async move { invocation.invoke_async(&mut conn).await }).await?
             }
         };
         Ok(written == 1)
@@ -239,7 +247,8 @@ impl Collections for RedisStore {
                     self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await }).await?
                 }
                 Durability::Replicated => {
-                    self.run_durable(|mut conn| async move { invocation.invoke_async(&mut conn).await }).await?
+                    self.run_durable(&keys[0], |mut conn| async move { invocation.invoke_async(&mut conn).await })
+                        .await?
                 }
             };
             if deleted == 1 {

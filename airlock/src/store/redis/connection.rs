@@ -8,13 +8,96 @@
 //!   sentinels again, as the Sentinel client specification requires: a connection that is
 //!   refused, reset, timed out, or answers `READONLY` (a stalled master that came back as a
 //!   replica) is retired, and the next command resolves the master afresh.
+//! - `redis+cluster://[user:password@]host:port[,host:port…]`: a Redis Cluster, some nodes
+//!   listed, the rest discovered (redis-rs `cluster-async`, which follows `MOVED` and refreshes
+//!   its slot map after a failover). Keys are laid out so that every script and transaction
+//!   stays in one slot (see the store's module docs).
 
 use crate::error::{Error, Result};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{ConnectionAddr, ErrorKind, RedisError, ServerErrorKind};
+use redis::{Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
+
+/// A connection to one server (standalone, or the master the sentinels named), or to a whole
+/// Cluster: what every store command runs on.
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// User info and `host[:port]` list of a multi-host URL (`redis+sentinel://`,
+/// `redis+cluster://`): the `url` crate cannot read a comma-separated authority, and redis-rs
+/// has no parser for these forms, so it is split here; each part is percent-decoded by `url`'s
+/// own rules.
+struct Authority {
+    hosts: Vec<(String, u16)>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl Authority {
+    fn parse(authority: &str, default_port: u16, bad: &dyn Fn(&str) -> Error) -> Result<Self> {
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((userinfo, hosts)) => (Some(userinfo), hosts),
+            None => (None, authority),
+        };
+        let decode = |part: &str| {
+            url::form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned())
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(info) => {
+                let (user, pass) = info.split_once(':').unwrap_or((info, ""));
+                (decode(user).filter(|u| !u.is_empty()), decode(pass).filter(|p| !p.is_empty()))
+            }
+        };
+        let mut parsed = Vec::new();
+        for host in hosts.split(',') {
+            let (name, port) = match host.rsplit_once(':') {
+                Some((name, port)) => (name, port.parse::<u16>().map_err(|_| bad("a port is not a number"))?),
+                None => (host, default_port),
+            };
+            if name.is_empty() || name.contains(['/', '?', '#', '@']) {
+                return Err(bad("a host address is empty or malformed"));
+            }
+            parsed.push((name.to_owned(), port));
+        }
+        Ok(Self { hosts: parsed, username, password })
+    }
+}
 
 /// A parsed `redis+sentinel://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,38 +113,12 @@ pub struct SentinelUrl {
 const SENTINEL_PORT: u16 = 26379;
 
 impl SentinelUrl {
-    /// Parses `redis+sentinel://[user:password@]h1[:p1],h2[:p2]/<master>[/<db>]`. The `url`
-    /// crate cannot read a comma-separated authority, and redis-rs has no parser for this form,
-    /// so it is split here; every part is checked and percent-decoded by `url`'s own rules.
+    /// Parses `redis+sentinel://[user:password@]h1[:p1],h2[:p2]/<master>[/<db>]`.
     pub fn parse(text: &str) -> Result<Self> {
         let bad = |problem: &str| Error::config("store", format!("{problem} in {}", super::redact_url(text)));
         let rest = text.strip_prefix("redis+sentinel://").ok_or_else(|| bad("not a redis+sentinel:// URL"))?;
         let (authority, path) = rest.split_once('/').ok_or_else(|| bad("no master name (…/mymaster/0)"))?;
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((userinfo, hosts)) => (Some(userinfo), hosts),
-            None => (None, authority),
-        };
-        let decode = |part: &str| {
-            url::form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned())
-        };
-        let (username, password) = match userinfo {
-            None => (None, None),
-            Some(info) => {
-                let (user, pass) = info.split_once(':').unwrap_or((info, ""));
-                (decode(user).filter(|u| !u.is_empty()), decode(pass).filter(|p| !p.is_empty()))
-            }
-        };
-        let mut sentinels = Vec::new();
-        for host in hosts.split(',') {
-            let (name, port) = match host.rsplit_once(':') {
-                Some((name, port)) => (name, port.parse::<u16>().map_err(|_| bad("a sentinel port is not a number"))?),
-                None => (host, SENTINEL_PORT),
-            };
-            if name.is_empty() || name.contains(['/', '?', '#', '@']) {
-                return Err(bad("a sentinel address is empty or malformed"));
-            }
-            sentinels.push((name.to_owned(), port));
-        }
+        let Authority { hosts: sentinels, username, password } = Authority::parse(authority, SENTINEL_PORT, &bad)?;
         let mut segments = path.trim_end_matches('/').split('/');
         let master = segments.next().filter(|m| !m.is_empty()).ok_or_else(|| bad("no master name"))?;
         let db = match segments.next() {
@@ -90,9 +147,55 @@ impl SentinelUrl {
     }
 }
 
+/// A parsed `redis+cluster://` URL: the nodes to start from (the rest are discovered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterUrl {
+    pub nodes: Vec<(String, u16)>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The port cluster nodes listen on when a URL names none.
+const REDIS_PORT: u16 = 6379;
+
+impl ClusterUrl {
+    /// Parses `redis+cluster://[user:password@]h1[:p1],h2[:p2][/]`. A Cluster has one database
+    /// (0), so a path other than `/` is refused.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |problem: &str| Error::config("store", format!("{problem} in {}", super::redact_url(text)));
+        let rest = text.strip_prefix("redis+cluster://").ok_or_else(|| bad("not a redis+cluster:// URL"))?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if !path.is_empty() {
+            return Err(bad("a path (a Redis Cluster has only database 0)"));
+        }
+        let Authority { hosts: nodes, username, password } = Authority::parse(authority, REDIS_PORT, &bad)?;
+        Ok(Self { nodes, username, password })
+    }
+
+    fn client(&self, timeout: Duration) -> Result<ClusterClient> {
+        let nodes = self.nodes.iter().map(|(host, port)| format!("redis://{host}:{port}/"));
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            // Enough to follow the redirections of a failover; every call is bounded by the
+            // store timeout besides, and a write is never sent again after that.
+            .retries(2)
+            .min_retry_wait(20)
+            .max_retry_wait(200);
+        if let Some(user) = &self.username {
+            builder = builder.username(user);
+        }
+        if let Some(password) = &self.password {
+            builder = builder.password(password);
+        }
+        builder.build().map_err(|e| Error::config("store", format!("cluster: {e}")))
+    }
+}
+
 /// How the connection finds its server.
 enum Target {
     Standalone(redis::Client),
+    Cluster(ClusterClient),
     /// The client that resolves the master, and the URL (for asking the sentinels directly).
     Sentinel(Box<(tokio::sync::Mutex<SentinelClient>, SentinelUrl)>),
 }
@@ -129,18 +232,18 @@ struct LaneState {
     /// The manager with the address it connects to, and its generation, so concurrent
     /// failures retire it only once. `None` until the next command connects (behind sentinels:
     /// resolves the master).
-    current: RwLock<(u64, Option<(ConnectionManager, ConnectionAddr)>)>,
+    current: RwLock<(u64, Option<(Conn, Option<ConnectionAddr>)>)>,
     /// One resolution at a time; the others wait for its result.
     connecting: tokio::sync::Mutex<()>,
 }
 
 impl LaneState {
-    fn manager(&self) -> Option<(u64, ConnectionManager)> {
+    fn manager(&self) -> Option<(u64, Conn)> {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         current.1.as_ref().map(|(manager, _)| (current.0, manager.clone()))
     }
 
-    fn manager_with_addr(&self) -> Option<(u64, ConnectionManager, ConnectionAddr)> {
+    fn manager_with_addr(&self) -> Option<(u64, Conn, Option<ConnectionAddr>)> {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         current.1.clone().map(|(manager, addr)| (current.0, manager, addr))
     }
@@ -169,6 +272,8 @@ impl Connection {
         let target = if url.starts_with("redis+sentinel://") {
             let parsed = SentinelUrl::parse(url)?;
             Target::Sentinel(Box::new((tokio::sync::Mutex::new(parsed.client()?), parsed)))
+        } else if url.starts_with("redis+cluster://") {
+            Target::Cluster(ClusterUrl::parse(url)?.client(timeout)?)
         } else {
             let client = redis::Client::open(url)
                 .map_err(|e| Error::config("store", format!("invalid Redis URL {}: {e}", super::redact_url(url))))?;
@@ -194,24 +299,29 @@ impl Connection {
         Ok(connection)
     }
 
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
     /// The manager in use and its generation, connecting (or resolving the master) first when
     /// the last one was retired. The hot path: nothing is copied but the manager's handle.
-    pub async fn get(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager)> {
+    pub async fn get(&self, lane: Lane) -> redis::RedisResult<(u64, Conn)> {
         if let Some(current) = self.lanes[lane as usize].manager() {
             return Ok(current);
         }
         self.connect(lane).await.map(|(generation, manager, _)| (generation, manager))
     }
 
-    /// [`Self::get`], with the address the manager connects to.
-    pub async fn get_with_addr(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager, ConnectionAddr)> {
+    /// [`Self::get`], with the address the manager connects to (`None` for a Cluster).
+    pub async fn get_with_addr(&self, lane: Lane) -> redis::RedisResult<(u64, Conn, Option<ConnectionAddr>)> {
         if let Some(current) = self.lanes[lane as usize].manager_with_addr() {
             return Ok(current);
         }
         self.connect(lane).await
     }
 
-    async fn connect(&self, lane: Lane) -> redis::RedisResult<(u64, ConnectionManager, ConnectionAddr)> {
+    async fn connect(&self, lane: Lane) -> redis::RedisResult<(u64, Conn, Option<ConnectionAddr>)> {
         let state = &self.lanes[lane as usize];
         let _one_at_a_time = state.connecting.lock().await;
         if let Some(current) = state.manager_with_addr() {
@@ -221,9 +331,16 @@ impl Connection {
             Target::Standalone(client) => client.clone(),
             // Asks the sentinels in turn and checks the answer with `ROLE`.
             Target::Sentinel(sentinel) => sentinel.0.lock().await.async_get_client().await?,
+            // Reads the slot map from the first node that answers; redis-rs keeps it current.
+            Target::Cluster(cluster) => {
+                let conn = Conn::Cluster(cluster.get_async_connection().await?);
+                let mut current = state.current.write().unwrap_or_else(PoisonError::into_inner);
+                current.1 = Some((conn.clone(), None));
+                return Ok((current.0, conn, None));
+            }
         };
-        let addr = client.get_connection_info().addr().clone();
-        let manager = ConnectionManager::new_lazy_with_config(client, self.config.clone())?;
+        let addr = Some(client.get_connection_info().addr().clone());
+        let manager = Conn::Single(ConnectionManager::new_lazy_with_config(client, self.config.clone())?);
         let mut current = state.current.write().unwrap_or_else(PoisonError::into_inner);
         current.1 = Some((manager.clone(), addr.clone()));
         Ok((current.0, manager, addr))
@@ -235,8 +352,8 @@ impl Connection {
     /// they could promote (one merely cut off from the master could be, and lack the change).
     /// Asks the sentinels directly, in turn, as the client specification does; the first that
     /// answers decides.
-    pub async fn may_answer_without_replicas(&self, addr: &ConnectionAddr) -> redis::RedisResult<bool> {
-        let Target::Sentinel(sentinel) = &self.target else { return Ok(true) };
+    pub async fn may_answer_without_replicas(&self, addr: Option<&ConnectionAddr>) -> redis::RedisResult<bool> {
+        let (Target::Sentinel(sentinel), Some(addr)) = (&self.target, addr) else { return Ok(true) };
         let url = &sentinel.1;
         let mut last_error = None;
         for (host, port) in &url.sentinels {
@@ -272,7 +389,8 @@ impl Connection {
             (Some(e), _) if e.is_timeout() => true,
             // Behind sentinels the address itself may be stale.
             (Some(e), Target::Sentinel(_)) => connection_lost(e) || read_only(e),
-            (Some(_), Target::Standalone(_)) => false,
+            // redis-rs reconnects to a node and rereads the slot map itself.
+            (Some(_), Target::Standalone(_) | Target::Cluster(_)) => false,
         };
         if !retire {
             return;
