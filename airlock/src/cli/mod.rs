@@ -318,7 +318,9 @@ async fn run(cli: Cli) -> Result<()> {
 
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // redis-rs logs every attempt to reach a Cluster node at `warn`: during a failover, one line
+    // per attempt. airlock says what a failing store means itself (503s, `store_errors_total`).
+    let filter = EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info,redis=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

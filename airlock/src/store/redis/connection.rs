@@ -195,7 +195,7 @@ impl ClusterUrl {
 /// How the connection finds its server.
 enum Target {
     Standalone(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
     /// The client that resolves the master, and the URL (for asking the sentinels directly).
     Sentinel(Box<(tokio::sync::Mutex<SentinelClient>, SentinelUrl)>),
 }
@@ -227,12 +227,15 @@ pub enum Lane {
     Durable = 1,
 }
 
+/// A lane's connection, and the address it goes to (`None` on a Cluster).
+type Current = (Conn, Option<ConnectionAddr>);
+
 #[derive(Default)]
 struct LaneState {
     /// The manager with the address it connects to, and its generation, so concurrent
     /// failures retire it only once. `None` until the next command connects (behind sentinels:
     /// resolves the master).
-    current: RwLock<(u64, Option<(Conn, Option<ConnectionAddr>)>)>,
+    current: RwLock<(u64, Option<Current>)>,
     /// One resolution at a time; the others wait for its result.
     connecting: tokio::sync::Mutex<()>,
 }
@@ -273,7 +276,7 @@ impl Connection {
             let parsed = SentinelUrl::parse(url)?;
             Target::Sentinel(Box::new((tokio::sync::Mutex::new(parsed.client()?), parsed)))
         } else if url.starts_with("redis+cluster://") {
-            Target::Cluster(ClusterUrl::parse(url)?.client(timeout)?)
+            Target::Cluster(Box::new(ClusterUrl::parse(url)?.client(timeout)?))
         } else {
             let client = redis::Client::open(url)
                 .map_err(|e| Error::config("store", format!("invalid Redis URL {}: {e}", super::redact_url(url))))?;
