@@ -20,6 +20,31 @@ start_redis() { # -> prints the URL of a fresh, non-persisting redis-server on a
   echo "redis://127.0.0.1:$p/"
 }
 
+start_cluster() { # -> prints the redis+cluster:// URL of a fresh 3-master, 3-replica Cluster
+  local ports=() p
+  while [ ${#ports[@]} -lt 6 ]; do
+    p=$(port)
+    # The cluster bus listens on port + 10000.
+    [ "$p" -lt 55000 ] || continue
+    mkdir -p "$WORK/cluster-$p"
+    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+      --cluster-enabled yes --cluster-config-file "$WORK/cluster-$p/nodes.conf" --cluster-node-timeout 2000 \
+      --dir "$WORK/cluster-$p" >/dev/null 2>&1 &
+    track $!
+    ports+=("$p")
+  done
+  for p in "${ports[@]}"; do
+    for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >/dev/null
+  for _ in $(seq 200); do
+    [ "$(redis-cli -p "${ports[0]}" cluster nodes | grep -c slave)" -eq 3 ] \
+      && redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+  done
+  echo "redis+cluster://$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')"
+}
+
 # The environment of a bench airlock on store $1, with its bootstrap admin.
 airlock_env() {
   echo "AIRLOCK_STORE=$1 AIRLOCK_BOOTSTRAP_ADMIN_EMAIL=bench@example.com AIRLOCK_BOOTSTRAP_ADMIN_PASSWORD=bench-password AIRLOCK_LOG=warn"
