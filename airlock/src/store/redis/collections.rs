@@ -105,7 +105,7 @@ fn millis(at: OffsetDateTime) -> i64 {
 
 impl RedisStore {
     /// The prefix of every key of `c`.
-    pub(super) fn collection_scope(&self, c: Collection) -> String {
+    pub(super) fn collection_scope(&self, c: Collection) -> std::borrow::Cow<'_, str> {
         self.layout.family(c.spec.name)
     }
 

@@ -51,6 +51,7 @@ use redis::{AsyncCommands, Script};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::OrgRole;
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -197,42 +198,43 @@ struct Layout {
 
 impl Layout {
     /// The prefix of keys in `tag`'s slot: `airlock:` or, on a Cluster, `airlock:{tag}`.
-    fn scope(&self, tag: &str) -> String {
+    /// Borrowed outside a Cluster: the session check pays for no copy.
+    fn scope(&self, tag: &str) -> Cow<'_, str> {
         if !self.cluster {
-            return self.prefix.clone();
+            return Cow::Borrowed(&self.prefix);
         }
         let mut scope = String::with_capacity(self.prefix.len() + tag.len() + 2);
         scope.push_str(&self.prefix);
         scope.push('{');
         scope.push_str(tag);
         scope.push('}');
-        scope
+        Cow::Owned(scope)
     }
 
     /// Where user `user_id`'s records are.
-    fn user(&self, user_id: &str) -> String {
-        if self.cluster { self.scope(&shard::of_user(user_id)) } else { self.prefix.clone() }
+    fn user(&self, user_id: &str) -> Cow<'_, str> {
+        if self.cluster { self.scope(&shard::of_user(user_id)) } else { Cow::Borrowed(&self.prefix) }
     }
 
     /// Where the session with token hash `hash` is; `None` when it cannot be anywhere (on a
     /// Cluster, a hash naming no shard).
-    fn session_by_hash(&self, hash: &str) -> Option<String> {
+    fn session_by_hash(&self, hash: &str) -> Option<Cow<'_, str>> {
         if !self.cluster {
-            return Some(self.prefix.clone());
+            return Some(Cow::Borrowed(&self.prefix));
         }
         shard::of_token_hash(hash).map(|shard| self.scope(shard))
     }
 
     /// Where session `id` is; `None` as for [`Self::session_by_hash`].
-    fn session_by_id(&self, id: &str) -> Option<String> {
+    fn session_by_id(&self, id: &str) -> Option<Cow<'_, str>> {
         if !self.cluster {
-            return Some(self.prefix.clone());
+            return Some(Cow::Borrowed(&self.prefix));
         }
         shard::of_session_id(id).map(|shard| self.scope(shard))
     }
 
     /// Where a family of records listed together (a collection, the orgs) is: one slot each.
-    fn family(&self, name: &str) -> String {
+    fn family(&self, name: &str) -> Cow<'_, str> {
         self.scope(name)
     }
 }
@@ -661,7 +663,7 @@ impl RedisStore {
     }
 
     /// Runs [`DELETE_SESSIONS`] in `scope` on `key` (the session, or the user's set).
-    async fn delete_sessions(&self, scope: String, key: String, mode: &str, id: &str) -> Result<usize> {
+    async fn delete_sessions(&self, scope: Cow<'_, str>, key: String, mode: &str, id: &str) -> Result<usize> {
         let route = key.clone();
         let n: i64 = self
             .run_durable(&route, |mut c| async move {
