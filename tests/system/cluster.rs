@@ -76,6 +76,15 @@ async fn sessions_spread_over_the_masters_and_survive_a_killed_master_on_both_in
         assert_nothing_lost(airlock, &live, &revoked).await;
     }
 
+    // A promoted replica may have an empty script cache (`NOSCRIPT`): with every node's cache
+    // flushed, sign-ins, checks and sign-outs still work (scripts are loaded again on demand).
+    for node in cluster.nodes.iter().filter(|n| n.is_running()) {
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut node.connection()).expect("SCRIPT FLUSH");
+    }
+    let fresh =
+        sign_in(&one, "person11@example.com", "a-password-of-theirs").await.expect("a sign-in after SCRIPT FLUSH");
+    assert_eq!(check(&client, &two, &fresh).await, StatusCode::OK);
+
     // Revocations still work, everywhere, on the promoted master too (it has no replica now:
     // the killed one was its only peer).
     for cookie in &live {
