@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod oauth;
 pub mod origins;
 pub mod secrets;
 pub mod service;

@@ -157,6 +157,7 @@ impl Airlock {
             resources: Some(vec![resource]),
             tenant_id: None,
             is_service_account: None,
+            client_id: None,
         };
         let access_token = keys.ring().sign(KeyAlg::Rs256, &claims)?;
         Ok(Exchanged { access_token, expires_in: ttl.whole_seconds(), scopes })

@@ -187,6 +187,9 @@ pub struct Claims {
     pub tenant_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_service_account: Option<bool>,
+    /// The OAuth client the token was issued to (RFC 9068).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 struct Signer {
@@ -227,12 +230,23 @@ impl KeyRing {
         &self.jwks
     }
 
+    /// The RS256 key that `kid` names, for verifying with other claims than [`Claims`] checks.
+    pub fn rs256_key(&self, kid: &str) -> Option<&DecodingKey> {
+        self.verifiers.get(kid).filter(|(alg, _)| *alg == Algorithm::RS256).map(|(_, key)| key)
+    }
+
     pub fn knows(&self, kid: &str) -> bool {
         self.verifiers.contains_key(kid)
     }
 
     /// Signs `claims` with the newest active key of `alg`.
     pub fn sign(&self, alg: KeyAlg, claims: &Claims) -> Result<String> {
+        self.sign_as(alg, "JWT", claims)
+    }
+
+    /// Signs any claims with the newest active key of `alg`, as a JWT of type `typ` (`at+jwt`
+    /// for an OAuth access token, RFC 9068; `JWT` for the rest).
+    pub fn sign_as(&self, alg: KeyAlg, typ: &str, claims: &impl Serialize) -> Result<String> {
         let signer = self
             .signers
             .iter()
@@ -240,7 +254,7 @@ impl KeyRing {
             .ok_or_else(|| Error::internal(format!("no active {} signing key", alg.as_str())))?;
         let mut header = Header::new(alg.algorithm());
         header.kid = Some(signer.kid.clone());
-        header.typ = Some("JWT".to_owned());
+        header.typ = Some(typ.to_owned());
         jsonwebtoken::encode(&header, claims, &signer.key).map_err(Error::internal)
     }
 
@@ -393,6 +407,7 @@ mod tests {
             resources: Some(vec!["urc-42".into()]),
             tenant_id: None,
             is_service_account: None,
+            client_id: None,
         }
     }
 

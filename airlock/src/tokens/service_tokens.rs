@@ -136,6 +136,7 @@ impl Airlock {
             resources: record.resource_id.as_ref().map(|r| vec![format!("urc-{r}")]),
             tenant_id: Some(record.tenant_id.clone()),
             is_service_account: Some(true),
+            client_id: None,
         };
         let jwt = keys.ring().sign(request.alg, &claims)?;
         self.store.insert(&record).await?;
