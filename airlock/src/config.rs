@@ -38,6 +38,9 @@ pub struct RawConfig {
     pub login_ban: Option<String>,
     pub access_token_ttl: Option<String>,
     pub service_token_max_ttl: Option<String>,
+    pub oauth_resources: Option<Vec<String>>,
+    pub oauth_refresh_ttl: Option<String>,
+    pub oauth_refresh_grace: Option<String>,
     pub log_format: Option<String>,
 }
 
@@ -81,6 +84,11 @@ pub struct Config {
     pub throttle: crate::sessions::throttle::ThrottlePolicy,
     pub access_token_ttl: Duration,
     pub service_token_max_ttl: Duration,
+    /// Resources (RFC 8707) OAuth tokens may be asked for, besides airlock's own audience and
+    /// URLs on trusted origins.
+    pub oauth_resources: Vec<String>,
+    pub oauth_refresh_ttl: Duration,
+    pub oauth_refresh_grace: Duration,
     pub log_format: LogFormat,
 }
 
@@ -125,6 +133,9 @@ pub const KEYS: &[&str] = &[
     "login_ban",
     "access_token_ttl",
     "service_token_max_ttl",
+    "oauth_resources",
+    "oauth_refresh_ttl",
+    "oauth_refresh_grace",
     "log_format",
 ];
 
@@ -153,7 +164,7 @@ impl RawConfig {
 /// Gives an environment string the TOML type its key expects.
 fn env_value(key: &'static str, value: &str) -> Result<toml::Value> {
     Ok(match key {
-        "trusted_origins" | "trusted_proxies" | "jwt_audience" => toml::Value::Array(
+        "trusted_origins" | "trusted_proxies" | "jwt_audience" | "oauth_resources" => toml::Value::Array(
             value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
         ),
         "cookie_secure" => toml::Value::Boolean(
@@ -366,6 +377,19 @@ impl Config {
         let service_token_max_ttl =
             duration_or("service_token_max_ttl", &raw.service_token_max_ttl, Duration::from_secs(24 * 3600))?;
 
+        let oauth_resources = raw.oauth_resources.unwrap_or_default();
+        for resource in &oauth_resources {
+            let url = Url::parse(resource)
+                .map_err(|e| Error::config("oauth_resources", format!("`{resource}` is not a URL: {e}")))?;
+            if url.fragment().is_some() || !matches!(url.scheme(), "https" | "http") {
+                return Err(Error::config("oauth_resources", format!("`{resource}`: an http(s) URL without fragment")));
+            }
+        }
+        let oauth_refresh_ttl =
+            duration_or("oauth_refresh_ttl", &raw.oauth_refresh_ttl, Duration::from_secs(30 * 86_400))?;
+        let oauth_refresh_grace =
+            duration_or("oauth_refresh_grace", &raw.oauth_refresh_grace, Duration::from_secs(10))?;
+
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -401,6 +425,9 @@ impl Config {
             throttle,
             access_token_ttl,
             service_token_max_ttl,
+            oauth_resources,
+            oauth_refresh_ttl,
+            oauth_refresh_grace,
             log_format,
         })
     }

@@ -13,6 +13,7 @@ mod failover;
 mod faults;
 mod jwt;
 mod metrics;
+mod oauth;
 mod proxies;
 mod secrets;
 mod sentinel;

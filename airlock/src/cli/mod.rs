@@ -68,6 +68,55 @@ enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Register and manage OAuth clients (apps that sign people in with airlock).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Add {
+        /// What people see on the consent page.
+        name: String,
+        /// A redirect URI (repeat for more). Loopback ones accept any port for public clients.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may send people back to (repeat for more).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (a CLI, a native or browser app): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// The organisation's own app: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Comma-separated grants (authorization_code, refresh_token, client_credentials).
+        #[arg(long = "grant-types", value_delimiter = ',')]
+        grant_types: Vec<crate::oauth::GrantType>,
+        /// Space- or comma-separated scopes the client may ask for (or, for
+        /// client_credentials, is given).
+        #[arg(long)]
+        scopes: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List clients.
+    List(JsonFlag),
+    /// Show one client.
+    Show {
+        client_id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove a client: its refresh tokens stop working.
+    Remove { client_id: String },
+    /// Give a confidential client a new secret (printed once); the old one stops working.
+    RotateSecret {
+        client_id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -313,6 +362,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::ServiceToken(cmd) => service_token(&connect(raw.clone()).await?, &raw, cmd).await,
         Command::Grant(cmd) => grant(&connect(raw.clone()).await?, cmd).await,
         Command::Audit(cmd) => audit(&connect(raw).await?, cmd).await,
+        Command::Client(cmd) => client(&connect(raw).await?, cmd).await,
     }
 }
 
@@ -674,6 +724,92 @@ async fn keys(airlock: &Airlock, raw: &RawConfig, cmd: KeysCommand) -> Result<()
                 })
                 .collect();
             print_table(&["KID", "ALG", "CREATED", "STATUS", "PUBLISHED UNTIL"], rows);
+        }
+    }
+    Ok(())
+}
+
+fn print_client(client: &crate::oauth::clients::ClientRecord, secret: Option<&str>, json: bool) -> Result<()> {
+    if json {
+        return print_json(&crate::http::admin::ClientOut::of(client.clone(), secret.map(str::to_owned)));
+    }
+    println!("client_id: {}", client.client_id);
+    if let Some(secret) = secret {
+        println!("client_secret: {secret}");
+    }
+    println!("name: {}", client.name);
+    println!("type: {}", if client.is_public() { "public" } else { "confidential" });
+    println!("grant_types: {}", client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","));
+    println!("scopes: {}", client.scopes);
+    for uri in &client.redirect_uris {
+        println!("redirect_uri: {uri}");
+    }
+    Ok(())
+}
+
+async fn client(airlock: &Airlock, cmd: ClientCommand) -> Result<()> {
+    let now = crate::service::now();
+    match cmd {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            first_party,
+            grant_types,
+            scopes,
+            json,
+        } => {
+            let new = crate::oauth::clients::NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                first_party,
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                scopes: scopes.map(|s| s.replace(',', " ")),
+            };
+            let registered = airlock.register_client(new, false, now).await?;
+            airlock
+                .audit(
+                    crate::audit::AuditEvent::new("oauth.client.register")
+                        .actor("cli")
+                        .subject(&registered.client.client_id),
+                )
+                .await;
+            print_client(&registered.client, registered.secret.as_deref(), json.json)?;
+        }
+        ClientCommand::List(JsonFlag { json }) => {
+            let clients = airlock.clients().await?;
+            if json {
+                let out: Vec<_> = clients.into_iter().map(|c| crate::http::admin::ClientOut::of(c, None)).collect();
+                return print_json(&out);
+            }
+            let rows = clients
+                .into_iter()
+                .map(|c| {
+                    let kind = if c.is_public() { "public" } else { "confidential" };
+                    vec![c.client_id.clone(), c.name.clone(), kind.to_owned(), c.redirect_uris.join(" ")]
+                })
+                .collect();
+            print_table(&["CLIENT ID", "NAME", "TYPE", "REDIRECT URIS"], rows);
+        }
+        ClientCommand::Show { client_id, json } => {
+            let client =
+                airlock.client(&client_id).await?.ok_or_else(|| Error::not_found(format!("client {client_id}")))?;
+            print_client(&client, None, json.json)?;
+        }
+        ClientCommand::Remove { client_id } => {
+            let client = airlock.remove_client(&client_id).await?;
+            airlock
+                .audit(crate::audit::AuditEvent::new("oauth.client.remove").actor("cli").subject(&client.client_id))
+                .await;
+            println!("removed {}", client.client_id);
+        }
+        ClientCommand::RotateSecret { client_id, json } => {
+            let rotated = airlock.rotate_client_secret(&client_id).await?;
+            airlock.audit(crate::audit::AuditEvent::new("oauth.client.rotate").actor("cli").subject(&client_id)).await;
+            print_client(&rotated.client, rotated.secret.as_deref(), json.json)?;
         }
     }
     Ok(())

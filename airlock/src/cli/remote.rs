@@ -3,8 +3,8 @@
 //! store-backed commands do.
 
 use super::{
-    AuditCommand, Command, GrantCommand, JsonFlag, KeysCommand, MemberCommand, OrgCommand, ServiceTokenCommand,
-    SessionCommand, TokenCommand, UserCommand, print_json, print_table, read_password,
+    AuditCommand, ClientCommand, Command, GrantCommand, JsonFlag, KeysCommand, MemberCommand, OrgCommand,
+    ServiceTokenCommand, SessionCommand, TokenCommand, UserCommand, print_json, print_table, read_password,
 };
 use crate::error::{Error, Result};
 use reqwest::Method;
@@ -87,6 +87,79 @@ impl Remote {
             Command::ServiceToken(cmd) => self.service_token(cmd).await,
             Command::Grant(cmd) => self.grant(cmd).await,
             Command::Audit(cmd) => self.audit(cmd).await,
+            Command::Client(cmd) => self.client(cmd).await,
+        }
+    }
+
+    async fn client(&self, cmd: ClientCommand) -> Result<()> {
+        let print = |client: &Value, json: bool| -> Result<()> {
+            if json {
+                return print_json(client);
+            }
+            println!("client_id: {}", text(&client["client_id"]));
+            if let Some(secret) = client["client_secret"].as_str() {
+                println!("client_secret: {secret}");
+            }
+            println!("name: {}", text(&client["name"]));
+            println!("type: {}", if client["public"] == true { "public" } else { "confidential" });
+            Ok(())
+        };
+        match cmd {
+            ClientCommand::Add {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                first_party,
+                grant_types,
+                scopes,
+                json,
+            } => {
+                let mut body = json!({
+                    "name": name,
+                    "redirect_uris": redirect_uris,
+                    "post_logout_redirect_uris": post_logout_redirect_uris,
+                    "public": public,
+                    "first_party": first_party,
+                });
+                if !grant_types.is_empty() {
+                    body["grant_types"] = json!(grant_types);
+                }
+                if let Some(scopes) = scopes {
+                    body["scopes"] = json!(scopes.replace(',', " "));
+                }
+                print(&self.call(Method::POST, "/api/admin/clients", Some(body)).await?, json.json)
+            }
+            ClientCommand::List(JsonFlag { json }) => {
+                let clients = self.call(Method::GET, "/api/admin/clients", None).await?;
+                if json {
+                    return print_json(&clients);
+                }
+                let rows = clients
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let kind = if c["public"] == true { "public" } else { "confidential" };
+                        vec![text(&c["client_id"]), text(&c["name"]), kind.to_owned(), text(&c["redirect_uris"])]
+                    })
+                    .collect();
+                print_table(&["CLIENT ID", "NAME", "TYPE", "REDIRECT URIS"], rows);
+                Ok(())
+            }
+            ClientCommand::Show { client_id, json } => print(
+                &self.call(Method::GET, &format!("/api/admin/clients/{}", segment(&client_id)), None).await?,
+                json.json,
+            ),
+            ClientCommand::Remove { client_id } => {
+                self.call(Method::DELETE, &format!("/api/admin/clients/{}", segment(&client_id)), None).await?;
+                println!("removed {client_id}");
+                Ok(())
+            }
+            ClientCommand::RotateSecret { client_id, json } => {
+                let path = format!("/api/admin/clients/{}/rotate-secret", segment(&client_id));
+                print(&self.call(Method::POST, &path, None).await?, json.json)
+            }
         }
     }
 

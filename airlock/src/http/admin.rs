@@ -258,3 +258,85 @@ pub async fn audit(
     };
     Ok(Json(state.airlock.audit_log(&filter).await?))
 }
+
+/// An OAuth client as the admin API shows it: never its secret's hash.
+#[derive(Serialize)]
+pub struct ClientOut {
+    client_id: String,
+    name: String,
+    public: bool,
+    first_party: bool,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Vec<crate::oauth::GrantType>,
+    scopes: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    /// Only in the answer that made or rotated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+impl ClientOut {
+    pub fn of(client: crate::oauth::clients::ClientRecord, secret: Option<String>) -> Self {
+        Self {
+            public: client.is_public(),
+            client_id: client.client_id,
+            name: client.name,
+            first_party: client.first_party,
+            redirect_uris: client.redirect_uris,
+            post_logout_redirect_uris: client.post_logout_redirect_uris,
+            grant_types: client.grant_types,
+            scopes: client.scopes.to_text(),
+            created_at: client.created_at,
+            client_secret: secret,
+        }
+    }
+}
+
+/// `POST /api/admin/clients`: 201 with the secret, once.
+pub async fn create_client(
+    State(state): State<AppState>,
+    Admin { actor }: Admin,
+    JsonBody(new): JsonBody<crate::oauth::clients::NewClient>,
+) -> Result<(StatusCode, Json<ClientOut>), Error> {
+    let registered = state.airlock.register_client(new, state.config.dev, crate::service::now()).await?;
+    state
+        .airlock
+        .audit(AuditEvent::new("oauth.client.register").actor(&actor).subject(&registered.client.client_id))
+        .await;
+    Ok((StatusCode::CREATED, Json(ClientOut::of(registered.client, registered.secret))))
+}
+
+pub async fn list_clients(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<ClientOut>>, Error> {
+    Ok(Json(state.airlock.clients().await?.into_iter().map(|c| ClientOut::of(c, None)).collect()))
+}
+
+pub async fn get_client(
+    State(state): State<AppState>,
+    _: Admin,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<ClientOut>, Error> {
+    let client = state.airlock.client(&id).await?.ok_or_else(|| Error::not_found(format!("client {id}")))?;
+    Ok(Json(ClientOut::of(client, None)))
+}
+
+pub async fn remove_client(
+    State(state): State<AppState>,
+    Admin { actor }: Admin,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Value>, Error> {
+    let client = state.airlock.remove_client(&id).await?;
+    state.airlock.audit(AuditEvent::new("oauth.client.remove").actor(&actor).subject(&client.client_id)).await;
+    Ok(Json(json!({"removed": client.client_id})))
+}
+
+pub async fn rotate_client_secret(
+    State(state): State<AppState>,
+    Admin { actor }: Admin,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<ClientOut>, Error> {
+    let rotated = state.airlock.rotate_client_secret(&id).await?;
+    state.airlock.audit(AuditEvent::new("oauth.client.rotate").actor(&actor).subject(&id)).await;
+    Ok(Json(ClientOut::of(rotated.client, rotated.secret)))
+}

@@ -202,8 +202,8 @@ impl Caller {
 }
 
 /// The token of an `Authorization: Bearer` header; `Some(Err)` for a malformed header.
-fn bearer_token(parts: &Parts) -> Option<Result<&str, Error>> {
-    let value = parts.headers.get(header::AUTHORIZATION)?;
+pub fn bearer_token(headers: &HeaderMap) -> Option<Result<&str, Error>> {
+    let value = headers.get(header::AUTHORIZATION)?;
     let parsed = value
         .to_str()
         .ok()
@@ -230,7 +230,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        if let Some(token) = bearer_token(parts) {
+        if let Some(token) = bearer_token(&parts.headers) {
             return caller_from_token(state, token?).await;
         }
         let CurrentSession(checked) = CurrentSession::from_request_parts(parts, state).await?;
@@ -280,7 +280,7 @@ impl FromRequestParts<AppState> for Whoami {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        match bearer_token(parts) {
+        match bearer_token(&parts.headers) {
             Some(token) => Ok(Whoami::Bearer(Box::new(bearer_view(state, token?).await?))),
             None => Ok(Whoami::Session(CurrentSession::from_request_parts(parts, state).await?.0)),
         }

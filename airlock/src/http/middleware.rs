@@ -111,7 +111,10 @@ where
             // The hot path: session checks and pages.
             return Either::Left(self.inner.call(request)).instrument(span);
         }
-        if !safe && let Err(e) = check_origin(&self.origins, &request) {
+        if !safe
+            && !ignores_cookies(request.uri().path())
+            && let Err(e) = check_origin(&self.origins, &request)
+        {
             let refused: BoxFuture<'static, _> = Box::pin(std::future::ready(Ok(e.into_response())));
             return Either::Right(refused).instrument(span);
         }
@@ -128,6 +131,13 @@ where
         });
         Either::Right(guarded).instrument(span)
     }
+}
+
+/// The OAuth endpoints a client authenticates to with its own credentials, never the session
+/// cookie: a cross-site request there carries no ambient authority, so the CSRF rule has
+/// nothing to protect (and browser-based OAuth clients call them from their own origin).
+fn ignores_cookies(path: &str) -> bool {
+    matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/userinfo")
 }
 
 fn check_origin(origins: &OriginPolicy, request: &Request) -> Result<(), Error> {

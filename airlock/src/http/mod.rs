@@ -4,7 +4,7 @@
 //! Public surface: the session API and the sign-in pages. Admin surface: `/api/admin/*`, only
 //! for admins. Operations: `/health`, `/ready`.
 
-mod admin;
+pub mod admin;
 mod auth;
 pub mod cookie;
 pub mod error;
@@ -90,6 +90,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", delete(admin::revoke_session))
         .route("/grants", post(admin::create_grant).get(admin::list_grants))
         .route("/audit", get(admin::audit))
+        .route("/clients", post(admin::create_client).get(admin::list_clients))
+        .route("/clients/{id}", get(admin::get_client).delete(admin::remove_client))
+        .route("/clients/{id}/rotate-secret", post(admin::rotate_client_secret))
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate));
 
@@ -116,8 +119,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/service-tokens/revoked", get(service_tokens::revoked))
         .route("/api/service-tokens/{id}", delete(service_tokens::revoke))
         .nest("/api/admin", admin)
-        .route("/.well-known/jwks.json", get(keys::jwks))
-        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/authorize", get(oauth::authorize::authorize).post(oauth::authorize::consent))
+        .merge(machine_endpoints())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
@@ -125,6 +128,31 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RouteMetricsLayer)
         .with_state(state)
+}
+
+/// The endpoints machines call, from any origin (browser-based OAuth and MCP clients among
+/// them): open CORS, never with credentials; none of them reads the session cookie.
+fn machine_endpoints() -> Router<AppState> {
+    use axum::http::{Method, header};
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            "mcp-protocol-version".parse().expect("a header name"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(std::time::Duration::from_secs(600));
+    Router::new()
+        .route("/.well-known/jwks.json", get(keys::jwks))
+        .route("/.well-known/openid-configuration", get(oauth::discovery::authorization_server))
+        .route("/.well-known/oauth-authorization-server", get(oauth::discovery::authorization_server))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route("/oauth/userinfo", get(oauth::userinfo).post(oauth::userinfo))
+        .layer(cors)
 }
 
 async fn not_found() -> Response {

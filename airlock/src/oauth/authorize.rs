@@ -25,17 +25,55 @@ use time::OffsetDateTime;
 /// The query of an authorization request, as sent.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct AuthorizeParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub code_challenge_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age: Option<String>,
+    /// airlock's own, on the way back from the sign-in page that `prompt=login` asked for: the
+    /// Unix time the sign-in had to come after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_after: Option<String>,
+}
+
+impl AuthorizeParams {
+    /// The parameters that are set, by name, in a fixed order.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+            ("nonce", &self.nonce),
+            ("resource", &self.resource),
+            ("prompt", &self.prompt),
+            ("max_age", &self.max_age),
+            ("login_after", &self.login_after),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+        .collect()
+    }
 }
 
 /// Why an authorization request is refused, and where that is said.

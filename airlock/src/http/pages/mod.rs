@@ -41,6 +41,15 @@ fn content_security_policy(form_targets: &[&Url]) -> HeaderValue {
     HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 }
 
+/// Renders `template` as an HTML answer with the page headers (for pages outside this module).
+pub(crate) fn render_page(
+    status: StatusCode,
+    template: &impl Template,
+    form_targets: &[&Url],
+) -> Result<Response, Error> {
+    render(status, template, form_targets)
+}
+
 /// Renders `template` as an HTML answer with the page headers.
 fn render(status: StatusCode, template: &impl Template, form_targets: &[&Url]) -> Result<Response, Error> {
     let html = template.render().map_err(Error::internal)?;

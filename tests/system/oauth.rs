@@ -1,0 +1,333 @@
+//! The OAuth 2.1 / OpenID Connect provider (contract section 7), driven by someone else's
+//! client code: the Rust `openidconnect` crate as a relying party (discovery, the code flow with
+//! PKCE and a nonce, ID-token verification against the JWKS, refresh, userinfo), and the attacks
+//! a provider must refuse, each tried for real: a replayed code, a reused refresh token, a
+//! missing or `plain` PKCE, a redirect URI not registered, an unknown client, scopes beyond the
+//! client's.
+
+use airlock_system_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess, browser};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use url::Url;
+
+const REDIRECT: &str = "https://app.example.com/callback";
+
+/// A client registered through the admin API: (client id, secret).
+async fn register(airlock: &AirlockProcess, admin: &reqwest::Client, body: Value) -> (String, Option<String>) {
+    let resp = admin.post(airlock.at("/api/admin/clients")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED, "register a client");
+    let client: Value = resp.json().await.unwrap();
+    (client["client_id"].as_str().unwrap().to_owned(), client["client_secret"].as_str().map(str::to_owned))
+}
+
+/// What a person's browser does with an authorization URL: follow it (signed in), allow on the
+/// consent page if one is shown, and hand back the redirect's query.
+async fn authorize_in_browser(
+    person: &reqwest::Client,
+    airlock: &AirlockProcess,
+    url: &str,
+) -> HashMap<String, String> {
+    let resp = person.get(url).send().await.unwrap();
+    let resp = if resp.status() == StatusCode::OK {
+        let page = resp.text().await.unwrap();
+        assert!(page.contains("wants to use your account"), "the consent page: {page}");
+        // The consent form posts the request back, with the answer.
+        let query: Vec<(String, String)> = Url::parse(url).unwrap().query_pairs().into_owned().collect();
+        let mut form: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k != "prompt").collect();
+        form.push(("decision".into(), "allow".into()));
+        person.post(airlock.at("/oauth/authorize")).form(&form).send().await.unwrap()
+    } else {
+        resp
+    };
+    assert!(resp.status().is_redirection(), "back to the client: {}", resp.status());
+    let location = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(REDIRECT), "to the registered redirect URI: {location}");
+    location.query_pairs().into_owned().collect()
+}
+
+async fn signed_in(airlock: &AirlockProcess) -> reqwest::Client {
+    let person = browser();
+    assert_eq!(airlock.sign_in(&person, ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), StatusCode::OK);
+    person
+}
+
+fn http_client() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .expect("an http client")
+}
+
+#[tokio::test]
+async fn the_openidconnect_crate_signs_in_with_pkce_refreshes_and_reads_userinfo() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let (id, secret) = register(
+        &airlock,
+        &admin,
+        json!({"name": "Grafana", "redirect_uris": [REDIRECT], "scopes": "openid profile email offline_access orgs"}),
+    )
+    .await;
+
+    let http = http_client();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(airlock.url.clone()).unwrap(), &http)
+        .await
+        .expect("discovery, with the JWKS");
+    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(id.clone()), secret.map(ClientSecret::new))
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let person = signed_in(&airlock).await;
+    let back = authorize_in_browser(&person, &airlock, url.as_str()).await;
+    assert_eq!(back.get("state"), Some(state.secret()), "state comes back");
+    assert_eq!(back.get("iss"), Some(&airlock.url), "RFC 9207 iss, the very issuer string");
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(back["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("the code exchanged");
+    let id_token = tokens.id_token().expect("an ID token for openid");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the ID token verifies: signature, iss, aud, nonce");
+    assert_eq!(claims.email().map(|e| e.as_str()), Some(ADMIN_EMAIL));
+    assert!(claims.auth_time().is_some(), "auth_time");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            tokens.access_token().secret().split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "at+jwt", "RFC 9068 access token");
+
+    let userinfo: CoreUserInfoClaims =
+        client.user_info(tokens.access_token().clone(), None).unwrap().request_async(&http).await.expect("userinfo");
+    assert_eq!(userinfo.email().map(|e| e.as_str()), Some(ADMIN_EMAIL));
+
+    let refresh = tokens.refresh_token().expect("offline_access gives a refresh token").clone();
+    let refreshed = client.exchange_refresh_token(&refresh).unwrap().request_async(&http).await.expect("a refresh");
+    let rotated = refreshed.refresh_token().expect("rotated").clone();
+    assert_ne!(rotated.secret(), refresh.secret(), "the refresh token rotates");
+    client.exchange_refresh_token(&rotated).unwrap().request_async(&http).await.expect("the rotated one refreshes");
+}
+
+/// An authorization URL for `client_id` (PKCE S256 from a fixed verifier), with `extra` params.
+fn authorize_url(airlock: &AirlockProcess, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut url = Url::parse(&airlock.at("/oauth/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid offline_access")
+        .append_pair("state", "s-123")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.to_string()
+}
+
+/// RFC 7636 appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+async fn token(airlock: &AirlockProcess, id: &str, secret: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .post(airlock.at("/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert_eq!(resp.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "no-store");
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_replayed_code_and_a_reused_refresh_token_revoke_what_they_issued() {
+    let airlock = AirlockProcess::start(AirlockOptions::default().env("AIRLOCK_OAUTH_REFRESH_GRACE", "1s")).await;
+    let admin = airlock.admin().await;
+    let (id, secret) = register(&airlock, &admin, json!({"name": "App", "redirect_uris": [REDIRECT]})).await;
+    let secret = secret.unwrap();
+    let person = signed_in(&airlock).await;
+
+    // A code, redeemed once; a replay is refused and revokes the refresh token it issued.
+    let code = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await["code"].clone();
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, first) = token(&airlock, &id, &secret, &redeem).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, replay) = token(&airlock, &id, &secret, &redeem).await;
+    assert_eq!((status, replay["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "a replayed code");
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let (status, _) =
+        token(&airlock, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the replay revoked the tokens the code issued");
+
+    // A refresh family: a rotated token is still answered within the grace period, and after
+    // it revokes the whole family, the newest token included.
+    let code = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await["code"].clone();
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (_, first) = token(&airlock, &id, &secret, &redeem).await;
+    let old = first["refresh_token"].as_str().unwrap().to_owned();
+    let (airlock, id, secret) = (&airlock, &id, &secret);
+    let refresh = |t: String| async move {
+        token(airlock, id, secret, &[("grant_type", "refresh_token"), ("refresh_token", &t)]).await
+    };
+    let (status, second) = refresh(old.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let (status, _) = refresh(old.clone()).await;
+    assert_eq!(status, StatusCode::OK, "a concurrent refresh within the grace period is answered");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, reuse) = refresh(old).await;
+    assert_eq!((status, reuse["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "a reuse after it");
+    let newest = second["refresh_token"].as_str().unwrap().to_owned();
+    let (status, _) = refresh(newest).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the whole family is revoked");
+}
+
+#[tokio::test]
+async fn bad_authorization_requests_are_refused_where_they_should_be() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let (id, secret) = register(&airlock, &admin, json!({"name": "App", "redirect_uris": [REDIRECT]})).await;
+    let person = signed_in(&airlock).await;
+
+    // Before the redirect URI is trusted: a page, never a redirect.
+    for (what, url) in [
+        ("unknown client", authorize_url(&airlock, "cli_nobody", &[])),
+        ("unregistered redirect", authorize_url(&airlock, &id, &[]).replace("app.example.com", "evil.example")),
+    ] {
+        let resp = person.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{what}");
+        assert!(resp.headers().get(LOCATION).is_none(), "{what}: no redirect");
+    }
+
+    // After: back to the client, with the error, state and iss.
+    let no_pkce = authorize_url(&airlock, &id, &[]).replace("code_challenge", "x_challenge");
+    let plain = authorize_url(&airlock, &id, &[]).replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let too_much = authorize_url(&airlock, &id, &[]).replace("scope=openid+offline_access", "scope=openid+control");
+    let elsewhere = authorize_url(&airlock, &id, &[("resource", "https://evil.example/api")]);
+    for (what, url, error) in [
+        ("no PKCE", no_pkce, "invalid_request"),
+        ("plain PKCE", plain, "invalid_request"),
+        ("scope beyond the client's", too_much, "invalid_scope"),
+        ("a resource airlock does not serve", elsewhere, "invalid_target"),
+    ] {
+        let resp = person.get(&url).send().await.unwrap();
+        assert!(resp.status().is_redirection(), "{what}: {}", resp.status());
+        let back: HashMap<String, String> =
+            Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap().query_pairs().into_owned().collect();
+        assert_eq!(back.get("error").map(String::as_str), Some(error), "{what}");
+        assert_eq!(back.get("state").map(String::as_str), Some("s-123"), "{what}: state");
+        assert_eq!(back.get("iss"), Some(&airlock.url), "{what}: iss on errors too");
+    }
+
+    // prompt=none without a session: login_required, not the sign-in page.
+    let resp = browser().get(authorize_url(&airlock, &id, &[("prompt", "none")])).send().await.unwrap();
+    let location = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with(REDIRECT) && location.contains("error=login_required"), "{location}");
+    // Without a session otherwise: the sign-in page, coming back to the request.
+    let resp = browser().get(authorize_url(&airlock, &id, &[])).send().await.unwrap();
+    let location = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/login?redirect=%2Foauth%2Fauthorize"), "{location}");
+
+    // Consent is remembered for a confidential client: the second time, straight back.
+    let first = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await;
+    assert!(first.contains_key("code"));
+    let resp = person.get(authorize_url(&airlock, &id, &[])).send().await.unwrap();
+    assert!(resp.status().is_redirection(), "no consent page the second time");
+    // prompt=consent asks again.
+    let resp = person.get(authorize_url(&airlock, &id, &[("prompt", "consent")])).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "prompt=consent shows the page");
+
+    // The token endpoint: a wrong secret, a wrong verifier.
+    let code = first["code"].clone();
+    let (status, body) =
+        token(&airlock, &id, "alc_wrong", &[("grant_type", "authorization_code"), ("code", &code)]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    let secret = secret.unwrap();
+    let bad_verifier = "x".repeat(43);
+    let wrong = [("grant_type", "authorization_code"), ("code", &code), ("code_verifier", bad_verifier.as_str())];
+    let (status, body) = token(&airlock, &id, &secret, &wrong).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "wrong verifier");
+}
+
+#[tokio::test]
+async fn client_credentials_give_only_what_the_client_was_given_and_introspection_tells_it() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let (id, secret) =
+        register(&airlock, &admin, json!({"name": "CI", "grant_types": ["client_credentials"], "scopes": "read"}))
+            .await;
+    let secret = secret.unwrap();
+    let (status, body) = token(&airlock, &id, &secret, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "read");
+    assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
+    let (status, body) =
+        token(&airlock, &id, &secret, &[("grant_type", "client_credentials"), ("scope", "write")]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "fail closed");
+
+    let (_, issued) = token(&airlock, &id, &secret, &[("grant_type", "client_credentials")]).await;
+    let access = issued["access_token"].as_str().unwrap();
+    let introspected: Value = reqwest::Client::new()
+        .post(airlock.at("/oauth/introspect"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((introspected["active"].as_bool(), introspected["client_id"].as_str()), (Some(true), Some(id.as_str())));
+    let garbage: Value = reqwest::Client::new()
+        .post(airlock.at("/oauth/introspect"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", "not-a-token")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(garbage, json!({"active": false}));
+
+    // Discovery: both documents, the same JSON, one issuer.
+    let a: Value = reqwest::get(airlock.at("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    let b: Value =
+        reqwest::get(airlock.at("/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["issuer"], airlock.url.as_str());
+}
