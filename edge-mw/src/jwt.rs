@@ -39,6 +39,9 @@ struct Claims {
     tenant_id: Option<String>,
     #[serde(default)]
     is_service_account: Option<bool>,
+    /// An OAuth access token's client (RFC 9068).
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +237,7 @@ fn view_of(claims: Claims) -> SessionView {
             method: if service { AuthMethod::ServiceToken } else { AuthMethod::AccessToken },
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
             resources: claims.resources,
+            client_id: claims.client_id,
         },
     }
 }

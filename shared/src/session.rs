@@ -56,11 +56,14 @@ pub struct AuthInfo {
     /// For repository-scoped and service tokens: the `urc-<id>` / `urc-*` they may access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<String>>,
+    /// For an OAuth access token: the client it was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl AuthInfo {
     pub fn new(method: AuthMethod, scopes: Vec<String>) -> Self {
-        Self { method, scopes, resources: None }
+        Self { method, scopes, resources: None, client_id: None }
     }
 }
 

@@ -128,6 +128,7 @@ impl Airlock {
         if user.disabled {
             self.store.delete_sessions_of(&user.id, None).await?;
             self.revoke_tokens_of(&user.id, crate::service::now()).await?;
+            self.revoke_families_of(&user.id, None).await?;
         }
         Ok(user)
     }

@@ -262,6 +262,7 @@ async fn caller_from_claims(state: &AppState, claims: Claims) -> Result<Caller, 
         method: AuthMethod::AccessToken,
         scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
         resources: claims.resources,
+        client_id: claims.client_id,
     };
     let view = session_view(&user, &memberships, None, auth);
     Ok(Caller { user, view, scopes })
@@ -302,7 +303,12 @@ async fn bearer_view(state: &AppState, token: &str) -> Result<SessionView, Error
         user: UserView { id: claims.sub, email: String::new(), name: record.tenant_id, roles: Vec::new() },
         orgs: Vec::new(),
         session: None,
-        auth: AuthInfo { method: AuthMethod::ServiceToken, scopes: record.scopes, resources: claims.resources },
+        auth: AuthInfo {
+            method: AuthMethod::ServiceToken,
+            scopes: record.scopes,
+            resources: claims.resources,
+            client_id: None,
+        },
     })
 }
 

@@ -333,7 +333,12 @@ impl Airlock {
             scopes: request.scopes.clone(),
             granted_at: now,
         };
-        self.store.put(&consent, Durability::Stored).await
+        self.store.put(&consent, Durability::Stored).await?;
+        self.audit(
+            crate::audit::AuditEvent::new("oauth.consent.grant").actor(user_id).subject(&request.client.client_id),
+        )
+        .await;
+        Ok(())
     }
 
     /// The consents `user_id` gave, for the account page.

@@ -36,7 +36,7 @@ async fn sign_in(session: Session) -> Response {
             created_at: now,
             expires_at: now + time::Duration::days(7),
         }),
-        auth: AuthInfo { method: AuthMethod::Session, scopes: vec!["*".into()], resources: None },
+        auth: AuthInfo::new(AuthMethod::Session, vec!["*".into()]),
     };
     match session.insert(VIEW, &view).await {
         Ok(()) => Json(view).into_response(),
