@@ -37,9 +37,16 @@ start_cluster() { # -> prints the redis+cluster:// URL of a fresh 3-master, 3-re
     for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
   done
   redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >/dev/null
-  for _ in $(seq 200); do
-    [ "$(redis-cli -p "${ports[0]}" cluster nodes | grep -c slave)" -eq 3 ] \
-      && redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' && break
+  # Ready when every replica is in sync: airlock's first writes (its signing keys) wait for one.
+  local ready
+  for _ in $(seq 300); do
+    ready=yes
+    redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' || ready=no
+    [ "$(redis-cli -p "${ports[0]}" cluster nodes | grep -c slave)" -eq 3 ] || ready=no
+    for p in "${ports[@]}"; do
+      redis-cli -p "$p" info replication | grep -q 'role:master\|master_link_status:up' || ready=no
+    done
+    [ "$ready" = yes ] && break
     sleep 0.1
   done
   echo "redis+cluster://$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')"

@@ -5,7 +5,9 @@
 //! missing or `plain` PKCE, a redirect URI not registered, an unknown client, scopes beyond the
 //! client's.
 
-use airlock_system_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess, browser};
+use airlock_system_tests::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess, browser, repo_root, venv_python,
+};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
@@ -330,4 +332,79 @@ async fn client_credentials_give_only_what_the_client_was_given_and_introspectio
         reqwest::get(airlock.at("/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
     assert_eq!(a, b);
     assert_eq!(a["issuer"], airlock.url.as_str());
+}
+
+#[tokio::test]
+async fn authlib_runs_the_code_flow_refreshes_revokes_and_uses_client_credentials() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let (id, secret) = register(&airlock, &admin, json!({"name": "Authlib app", "redirect_uris": [REDIRECT]})).await;
+    let (cc_id, cc_secret) =
+        register(&airlock, &admin, json!({"name": "Script", "grant_types": ["client_credentials"], "scopes": "read"}))
+            .await;
+    let person = browser();
+    let resp = airlock.sign_in(&person, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = resp.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+
+    let out = std::process::Command::new(venv_python())
+        .arg(repo_root().join("tests/python/oauth_authlib.py"))
+        .env("ISSUER", &airlock.url)
+        .env("REDIRECT_URI", REDIRECT)
+        .env("SESSION_COOKIE", &cookie)
+        .env("EMAIL", ADMIN_EMAIL)
+        .env("CLIENT_ID", &id)
+        .env("CLIENT_SECRET", secret.unwrap())
+        .env("CC_CLIENT_ID", &cc_id)
+        .env("CC_CLIENT_SECRET", cc_secret.unwrap())
+        .output()
+        .expect("run authlib");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "authlib failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for check in [
+        "discovery-issuer",
+        "consent-page",
+        "iss-in-response",
+        "code-exchanged",
+        "id-token-verified",
+        "userinfo",
+        "refreshed",
+        "introspected",
+        "revoked-refresh-refused",
+        "client-credentials",
+    ] {
+        assert!(stdout.contains(&format!("\"check\": \"{check}\", \"ok\": true")), "{check} missing:\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn an_app_withdrawn_on_the_account_page_asks_again_and_its_refresh_tokens_end() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let (id, secret) =
+        register(&airlock, &admin, json!({"name": "Wiki <b>app</b>", "redirect_uris": [REDIRECT]})).await;
+    let secret = secret.unwrap();
+    let person = signed_in(&airlock).await;
+    let code = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await["code"].clone();
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (_, tokens) = token(&airlock, &id, &secret, &redeem).await;
+
+    let page = person.get(airlock.at("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Wiki &#60;b&#62;app&#60;/b&#62;") || page.contains("Wiki &lt;b&gt;app&lt;/b&gt;"),
+        "listed, escaped:\n{page}"
+    );
+    let resp = person.post(airlock.at(&format!("/account/apps/{id}/revoke"))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, _) =
+        token(&airlock, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "its refresh tokens ended");
+    let resp = person.get(authorize_url(&airlock, &id, &[])).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "the consent page again");
 }

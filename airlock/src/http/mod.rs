@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/sessions/revoke-others", post(pages::account::revoke_others))
         .route("/account/tokens", post(pages::account::create_token))
         .route("/account/tokens/{id}/revoke", post(pages::account::revoke_token))
+        .route("/account/apps/{client_id}/revoke", post(pages::account::revoke_app))
         .route(shared::assets::STYLESHEET_PATH, get(pages::stylesheet))
         .route(shared::assets::ICON_PATH, get(pages::icon))
         .route(session_route::SESSION_PATH, get(auth::session))

@@ -28,6 +28,8 @@ pub enum Revoked {
     OtherSessions,
     #[serde(rename = "token-revoked")]
     Token,
+    #[serde(rename = "app-revoked")]
+    App,
 }
 
 impl Revoked {
@@ -36,6 +38,7 @@ impl Revoked {
             Revoked::Session => "The session was revoked: that browser is signed out.",
             Revoked::OtherSessions => "Signed out everywhere else. Only this browser is still signed in.",
             Revoked::Token => "The token was revoked. It no longer works anywhere.",
+            Revoked::App => "The app's access was withdrawn: it must ask you again.",
         }
     }
 
@@ -44,6 +47,7 @@ impl Revoked {
             Revoked::Session => "session-revoked",
             Revoked::OtherSessions => "others-revoked",
             Revoked::Token => "token-revoked",
+            Revoked::App => "app-revoked",
         };
         Redirect::to(&format!("{ACCOUNT_PATH}?done={done}"))
     }
@@ -78,7 +82,16 @@ async fn account_view(state: &AppState, checked: &CheckedSession) -> Result<Acco
     let user = checked.user();
     let sessions = state.airlock.sessions_of(&user.id, now).await?;
     let tokens = state.airlock.list_tokens(&user.id, false, now).await?;
-    Ok(AccountView::new(&checked.view(), &checked.session.id, &user_power(&user.roles), sessions, tokens))
+    let mut view = AccountView::new(&checked.view(), &checked.session.id, &user_power(&user.roles), sessions, tokens);
+    for consent in state.airlock.consents_of(&user.id).await? {
+        let name = match state.airlock.client(&consent.client_id).await? {
+            Some(client) => client.name,
+            // A removed client: its consent has nothing left to grant, and is not shown.
+            None => continue,
+        };
+        view.apps.push(super::views::AppLine::of(consent, name));
+    }
+    Ok(view)
 }
 
 /// `GET /account`.
@@ -170,6 +183,19 @@ pub async fn create_token(
     let mut view = account_view(&state, &checked).await?;
     view.created = Some(CreatedToken { name: issued.record.name, secret: issued.secret });
     render(StatusCode::OK, &view, &[])
+}
+
+/// `POST /account/apps/{client_id}/revoke`: withdraws a consent and the app's refresh tokens.
+pub async fn revoke_app(
+    State(state): State<AppState>,
+    PageSession(checked): PageSession,
+    PathParam(client_id): PathParam<String>,
+) -> Result<Response, Error> {
+    let user = checked.user();
+    if !state.airlock.revoke_consent(&user.id, &client_id).await? {
+        return Err(Error::not_found(format!("no consent for {client_id}")));
+    }
+    Ok(Revoked::App.back().into_response())
 }
 
 /// `POST /account/tokens/{id}/revoke`.

@@ -84,6 +84,26 @@ pub struct AccountView {
     pub error: Option<String>,
     /// A token created by this very request: its secret, shown this once.
     pub created: Option<CreatedToken>,
+    /// The OAuth apps this person allowed.
+    pub apps: Vec<AppLine>,
+}
+
+pub struct AppLine {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub granted_at: String,
+}
+
+impl AppLine {
+    pub fn of(consent: crate::oauth::authorize::ConsentRecord, name: String) -> Self {
+        Self {
+            client_id: consent.client_id,
+            name,
+            scopes: consent.scopes.iter().map(str::to_owned).collect(),
+            granted_at: when(consent.granted_at),
+        }
+    }
 }
 
 pub struct UserLine {
@@ -162,6 +182,7 @@ impl AccountView {
             notice: None,
             error: None,
             created: None,
+            apps: Vec::new(),
         }
     }
 }
