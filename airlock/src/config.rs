@@ -39,6 +39,7 @@ pub struct RawConfig {
     pub access_token_ttl: Option<String>,
     pub service_token_max_ttl: Option<String>,
     pub oauth_resources: Option<Vec<String>>,
+    pub oauth_dynamic_registration: Option<bool>,
     pub oauth_refresh_ttl: Option<String>,
     pub oauth_refresh_grace: Option<String>,
     pub log_format: Option<String>,
@@ -87,6 +88,8 @@ pub struct Config {
     /// Resources (RFC 8707) OAuth tokens may be asked for, besides airlock's own audience and
     /// URLs on trusted origins.
     pub oauth_resources: Vec<String>,
+    /// Whether apps may register themselves (RFC 7591).
+    pub oauth_dynamic_registration: bool,
     pub oauth_refresh_ttl: Duration,
     pub oauth_refresh_grace: Duration,
     pub log_format: LogFormat,
@@ -134,6 +137,7 @@ pub const KEYS: &[&str] = &[
     "access_token_ttl",
     "service_token_max_ttl",
     "oauth_resources",
+    "oauth_dynamic_registration",
     "oauth_refresh_ttl",
     "oauth_refresh_grace",
     "log_format",
@@ -167,7 +171,7 @@ fn env_value(key: &'static str, value: &str) -> Result<toml::Value> {
         "trusted_origins" | "trusted_proxies" | "jwt_audience" | "oauth_resources" => toml::Value::Array(
             value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
         ),
-        "cookie_secure" => toml::Value::Boolean(
+        "cookie_secure" | "oauth_dynamic_registration" => toml::Value::Boolean(
             value.parse().map_err(|_| Error::config(key, format!("`{value}` is not true or false")))?,
         ),
         "password_hash_concurrency" | "max_tokens_per_user" | "login_max_failures" | "login_max_failures_per_ip" => {
@@ -426,6 +430,7 @@ impl Config {
             access_token_ttl,
             service_token_max_ttl,
             oauth_resources,
+            oauth_dynamic_registration: raw.oauth_dynamic_registration.unwrap_or(true),
             oauth_refresh_ttl,
             oauth_refresh_grace,
             log_format,

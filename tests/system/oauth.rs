@@ -408,3 +408,116 @@ async fn an_app_withdrawn_on_the_account_page_asks_again_and_its_refresh_tokens_
     let resp = person.get(authorize_url(&airlock, &id, &[])).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "the consent page again");
 }
+
+#[tokio::test]
+async fn apps_register_themselves_manage_their_registration_and_sign_in_as_public_clients() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let http = reqwest::Client::new();
+    let metadata: Value =
+        http.get(airlock.at("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    let endpoint = metadata["registration_endpoint"].as_str().expect("a registration endpoint").to_owned();
+    let registered = http
+        .post(&endpoint)
+        .json(&json!({
+            "client_name": "An MCP client",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let registered: Value = registered.json().await.unwrap();
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    assert!(registered.get("client_secret").is_none(), "a public client has no secret");
+    let management = registered["registration_client_uri"].as_str().unwrap().to_owned();
+    let token = registered["registration_access_token"].as_str().unwrap().to_owned();
+
+    // RFC 7592: read and update with the registration token; nothing without it.
+    let read = http.get(&management).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(http.get(&management).bearer_auth("alg_wrong").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let updated: Value = http
+        .put(&management)
+        .bearer_auth(&token)
+        .json(&json!({"client_name": "Renamed", "redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none", "application_type": "native"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(updated["client_name"], "Renamed");
+
+    // What a registration may not ask for.
+    for (what, body, error) in [
+        (
+            "client credentials",
+            json!({"redirect_uris": [REDIRECT], "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+        ("a script redirect", json!({"redirect_uris": ["javascript:alert(1)"]}), "invalid_redirect_uri"),
+        ("no redirect", json!({"client_name": "x"}), "invalid_redirect_uri"),
+    ] {
+        let resp = http.post(&endpoint).json(&body).send().await.unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some(error)), "{what}");
+    }
+
+    // The code flow as a public client: a loopback redirect on any port, consent every time,
+    // the code redeemed with PKCE alone.
+    let person = signed_in(&airlock).await;
+    let mut url = Url::parse(&airlock.at("/oauth/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &id)
+        .append_pair("redirect_uri", "http://127.0.0.1:53682/callback")
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    for _ in 0..2 {
+        let page = person.get(url.as_str()).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "a public client is asked every time");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("Renamed") && page.contains("127.0.0.1"), "the name and the host it returns to:\n{page}");
+    }
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("decision".into(), "allow".into()));
+    let back = person.post(airlock.at("/oauth/authorize")).form(&form).send().await.unwrap();
+    let location = Url::parse(back.headers()[LOCATION].to_str().unwrap()).unwrap();
+    assert_eq!(location.port(), Some(53682), "back to the port it asked for");
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let tokens: Value = http
+        .post(airlock.at("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &id),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:53682/callback"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+
+    // Deleted: gone for good.
+    assert_eq!(http.delete(&management).bearer_auth(&token).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(person.get(url.as_str()).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+
+    // And registration can be turned off.
+    let closed =
+        AirlockProcess::start(AirlockOptions::default().env("AIRLOCK_OAUTH_DYNAMIC_REGISTRATION", "false")).await;
+    let metadata: Value =
+        http.get(closed.at("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert!(metadata.get("registration_endpoint").is_none());
+    let resp =
+        http.post(closed.at("/oauth/register")).json(&json!({"redirect_uris": [REDIRECT]})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}

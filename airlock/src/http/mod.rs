@@ -137,7 +137,7 @@ fn machine_endpoints() -> Router<AppState> {
     use axum::http::{Method, header};
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -153,6 +153,11 @@ fn machine_endpoints() -> Router<AppState> {
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route("/oauth/userinfo", get(oauth::userinfo).post(oauth::userinfo))
+        .route("/oauth/register", post(oauth::registration::register))
+        .route(
+            "/oauth/register/{id}",
+            get(oauth::registration::read).put(oauth::registration::update).delete(oauth::registration::delete),
+        )
         .layer(cors)
 }
 

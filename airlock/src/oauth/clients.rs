@@ -35,6 +35,10 @@ pub struct ClientRecord {
     pub first_party: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// For a client that registered itself (RFC 7591): the SHA-256 of its registration access
+    /// token (RFC 7592).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_token_hash: Option<String>,
 }
 
 /// OAuth clients: `oauth_client:<client id>` listed in `oauth_clients` on Redis, the
@@ -187,6 +191,7 @@ impl Airlock {
             scopes,
             first_party: new.first_party,
             created_at: now,
+            registration_token_hash: None,
         };
         self.store.insert(&client).await?;
         Ok(RegisteredClient { client, secret })
@@ -252,6 +257,7 @@ mod tests {
             scopes: scopes::parse("openid").unwrap(),
             first_party: false,
             created_at: OffsetDateTime::UNIX_EPOCH,
+            registration_token_hash: None,
         }
     }
 

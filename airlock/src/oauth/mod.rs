@@ -8,6 +8,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod registration;
 pub mod scopes;
 pub mod token;
 

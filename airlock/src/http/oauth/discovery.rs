@@ -17,10 +17,10 @@ fn endpoint(issuer: &str, path: &str) -> String {
 }
 
 /// The authorization server metadata (RFC 8414, OpenID Connect Discovery 1.0).
-pub fn metadata(issuer: &str) -> Value {
+pub fn metadata(issuer: &str, registration: bool) -> Value {
     let mut scopes: Vec<&str> = IDENTITY_SCOPES.to_vec();
     scopes.extend(["read", "write", "control", "audit"]);
-    json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": endpoint(issuer, "/oauth/authorize"),
         "token_endpoint": endpoint(issuer, "/oauth/token"),
@@ -50,7 +50,11 @@ pub fn metadata(issuer: &str) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "prompt_values_supported": ["none", "login", "consent"],
-    })
+    });
+    if registration {
+        doc["registration_endpoint"] = json!(endpoint(issuer, "/oauth/register"));
+    }
+    doc
 }
 
 fn cacheable(body: Value) -> Response {
@@ -61,7 +65,7 @@ fn cacheable(body: Value) -> Response {
 
 /// `GET /.well-known/openid-configuration` and `GET /.well-known/oauth-authorization-server`.
 pub async fn authorization_server(State(state): State<AppState>) -> Result<Response, Error> {
-    Ok(cacheable(metadata(&policy(&state)?.issuer)))
+    Ok(cacheable(metadata(&policy(&state)?.issuer, state.config.oauth_dynamic_registration)))
 }
 
 /// `GET /.well-known/oauth-protected-resource`: airlock's own APIs as a protected resource.
@@ -80,7 +84,9 @@ pub async fn protected_resource(State(state): State<AppState>) -> Result<Respons
 mod tests {
     #[test]
     fn the_metadata_names_one_issuer_and_only_s256() {
-        let doc = super::metadata("https://airlock.example.com");
+        let doc = super::metadata("https://airlock.example.com", true);
+        assert_eq!(doc["registration_endpoint"], "https://airlock.example.com/oauth/register");
+        assert!(super::metadata("https://airlock.example.com", false).get("registration_endpoint").is_none());
         assert_eq!(doc["issuer"], "https://airlock.example.com");
         assert_eq!(doc["token_endpoint"], "https://airlock.example.com/oauth/token");
         assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));

@@ -12,6 +12,7 @@
 pub mod authorize;
 pub mod discovery;
 mod exchange;
+pub mod registration;
 
 use super::AppState;
 use super::extract::bearer_token;
@@ -99,7 +100,7 @@ async fn authenticated_client(state: &AppState, headers: &HeaderMap, form: &Toke
     state.airlock.authenticate_client(&id, secret.as_deref()).await
 }
 
-fn no_store(body: serde_json::Value) -> Response {
+pub(crate) fn no_store(body: serde_json::Value) -> Response {
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
