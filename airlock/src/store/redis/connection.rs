@@ -58,6 +58,27 @@ impl ConnectionLike for Conn {
     }
 }
 
+impl Conn {
+    /// `GET key`, as bytes: the session check. On a Cluster, sent straight to the master of the
+    /// key's slot, without the generic path's copy of the command and its parse for the key.
+    pub async fn get_bytes(&mut self, key: &str) -> redis::RedisResult<Option<Vec<u8>>> {
+        match self {
+            Self::Single(conn) => redis::cmd("GET").arg(key).query_async(conn).await,
+            Self::Cluster(conn) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(key);
+                // The master: a replica may not have a revocation yet.
+                let route = Route::with_key(key, SlotAddr::Master);
+                let value = conn
+                    .route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)))
+                    .await?;
+                Ok(redis::from_redis_value(value)?)
+            }
+        }
+    }
+}
+
 /// User info and `host[:port]` list of a multi-host URL (`redis+sentinel://`,
 /// `redis+cluster://`): the `url` crate cannot read a comma-separated authority, and redis-rs
 /// has no parser for these forms, so it is split here; each part is percent-decoded by `url`'s

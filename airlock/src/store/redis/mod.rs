@@ -877,7 +877,7 @@ impl Store for RedisStore {
     async fn load_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionBundle>> {
         let Some(scope) = self.layout.session_by_hash(token_hash) else { return Ok(None) };
         let key = &key_in(&scope, "session_token", token_hash);
-        let raw: Option<Vec<u8>> = self.read(|mut c| async move { c.get(key).await }).await?;
+        let raw: Option<Vec<u8>> = self.read(|mut c| async move { c.get_bytes(key).await }).await?;
         let Some(raw) = raw else { return Ok(None) };
         if let Some(seen) = self.decoded.get(token_hash)
             && seen.raw == raw
