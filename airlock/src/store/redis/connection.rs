@@ -14,12 +14,15 @@
 //!   stays in one slot (see the store's module docs).
 
 use crate::error::{Error, Result};
+use redis::aio::MultiplexedConnection;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
-use std::sync::{PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// A connection to one server (standalone, or the master the sentinels named), or to a whole
@@ -27,14 +30,14 @@ use std::time::Duration;
 #[derive(Clone)]
 pub enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(ClusterConnection, Arc<SlotRoutes>),
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn, _) => conn.req_packed_command(cmd),
         }
     }
 
@@ -46,36 +49,162 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn, _) => conn.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+            Self::Cluster(conn, _) => conn.get_db(),
         }
     }
 }
 
 impl Conn {
-    /// `GET key`, as bytes: the session check. On a Cluster, sent straight to the master of the
-    /// key's slot, without the generic path's copy of the command and its parse for the key.
+    /// `GET key`, as bytes: the session check. On a Cluster, sent on the connection to the
+    /// master of the key's slot ([`SlotRoutes`]); through redis-rs's cluster connection, which
+    /// follows redirections, when that fails or no route is known yet.
     pub async fn get_bytes(&mut self, key: &str) -> redis::RedisResult<Option<Vec<u8>>> {
+        let mut get = redis::cmd("GET");
+        get.arg(key);
         match self {
-            Self::Single(conn) => redis::cmd("GET").arg(key).query_async(conn).await,
-            Self::Cluster(conn) => {
-                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-                let mut cmd = redis::cmd("GET");
-                cmd.arg(key);
+            Self::Single(conn) => get.query_async(conn).await,
+            Self::Cluster(conn, routes) => {
+                if let Some(mut direct) = routes.master_of(key) {
+                    match get.query_async(&mut direct).await {
+                        Ok(value) => return Ok(value),
+                        // Moved, a node gone, a demoted master: the map is stale. A GET is safe
+                        // to send again.
+                        Err(_) => routes.forget(),
+                    }
+                }
+                routes.refresh_soon(conn.clone());
                 // The master: a replica may not have a revocation yet.
                 let route = Route::with_key(key, SlotAddr::Master);
                 let value = conn
-                    .route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)))
+                    .route_command(get, RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)))
                     .await?;
                 Ok(redis::from_redis_value(value)?)
             }
         }
+    }
+}
+
+/// The masters of a Cluster by slot, each with a connection of its own, for the session check.
+///
+/// redis-rs's cluster connection hands every command to a task of its own, which hands it to
+/// the node's connection task: one hop more than a single connection, a fifth more work per
+/// check. Here a check's `GET` goes on the node's connection itself. The map is read from
+/// `CLUSTER SLOTS` (through the cluster connection), dropped at the first failure on it, and
+/// read again in the background, at most every [`ROUTES_REFRESH_EVERY`]; meanwhile checks take
+/// the cluster connection, which follows redirections itself.
+pub struct SlotRoutes {
+    current: RwLock<Option<Arc<RoutesMap>>>,
+    last_refresh: std::sync::Mutex<Option<std::time::Instant>>,
+    /// How a node is reached: the URL's credentials, the store timeout.
+    credentials: Credentials,
+    timeout: Duration,
+}
+
+/// A URL's user name and password.
+type Credentials = (Option<String>, Option<String>);
+
+struct RoutesMap {
+    by_slot: HashMap<Slot, usize>,
+    masters: Vec<MultiplexedConnection>,
+}
+
+/// Least time between two readings of the slot map.
+const ROUTES_REFRESH_EVERY: Duration = Duration::from_millis(500);
+
+impl SlotRoutes {
+    fn new(credentials: Credentials, timeout: Duration) -> Self {
+        Self { current: RwLock::new(None), last_refresh: std::sync::Mutex::new(None), credentials, timeout }
+    }
+
+    fn master_of(&self, key: &str) -> Option<MultiplexedConnection> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        let map = current.as_ref()?;
+        map.by_slot.get(&Slot::for_key(key)).map(|&node| map.masters[node].clone())
+    }
+
+    fn forget(&self) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Reads the slot map again in the background, unless that was done a moment ago.
+    fn refresh_soon(self: &Arc<Self>, cluster: ClusterConnection) {
+        {
+            let mut last = self.last_refresh.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < ROUTES_REFRESH_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let routes = self.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(routes.timeout, routes.read_map(cluster)).await {
+                Ok(Ok(map)) => *routes.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(map)),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "redis cluster: no slot map; checks take the cluster connection")
+                }
+                Err(_) => tracing::debug!("redis cluster: no slot map in time; checks take the cluster connection"),
+            }
+        });
+    }
+
+    async fn read_map(&self, mut cluster: ClusterConnection) -> redis::RedisResult<RoutesMap> {
+        let ranges: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut cluster).await?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        let mut by_slot = HashMap::new();
+        let mut masters: Vec<MultiplexedConnection> = Vec::new();
+        let mut nodes: HashMap<(String, i64), usize> = HashMap::new();
+        for range in ranges {
+            // `[first, last, [host, port, id], replicas…]`
+            let Value::Array(parts) = range else { continue };
+            let (Some(Value::Int(first)), Some(Value::Int(last)), Some(Value::Array(master))) =
+                (parts.first(), parts.get(1), parts.get(2))
+            else {
+                continue;
+            };
+            let (Some(host), Some(Value::Int(port))) = (master.first(), master.get(1)) else { continue };
+            let host: String = redis::from_redis_value(host.clone())?;
+            let node = match nodes.get(&(host.clone(), *port)) {
+                Some(&node) => node,
+                None => {
+                    let conn = self.connect(&host, *port, &config).await?;
+                    masters.push(conn);
+                    nodes.insert((host, *port), masters.len() - 1);
+                    masters.len() - 1
+                }
+            };
+            for slot in (*first..=*last).filter_map(|n| u16::try_from(n).ok().and_then(Slot::new)) {
+                by_slot.insert(slot, node);
+            }
+        }
+        Ok(RoutesMap { by_slot, masters })
+    }
+
+    async fn connect(
+        &self,
+        host: &str,
+        port: i64,
+        config: &redis::AsyncConnectionConfig,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        let invalid = |what: &str| RedisError::from((ErrorKind::Client, "cluster node", what.to_owned()));
+        let mut url = url::Url::parse("redis://localhost/").map_err(|e| invalid(&e.to_string()))?;
+        url.set_host(Some(host)).map_err(|e| invalid(&e.to_string()))?;
+        url.set_port(u16::try_from(port).ok()).map_err(|()| invalid("port"))?;
+        if let Some(user) = &self.credentials.0 {
+            url.set_username(user).map_err(|()| invalid("user name"))?;
+        }
+        if let Some(password) = &self.credentials.1 {
+            url.set_password(Some(password)).map_err(|()| invalid("password"))?;
+        }
+        redis::Client::open(url.as_str())?.get_multiplexed_async_connection_with_config(config).await
     }
 }
 
@@ -216,7 +345,8 @@ impl ClusterUrl {
 /// How the connection finds its server.
 enum Target {
     Standalone(redis::Client),
-    Cluster(Box<ClusterClient>),
+    /// The client, and the URL's credentials (for the check's own connections to each master).
+    Cluster(Box<(ClusterClient, Credentials)>),
     /// The client that resolves the master, and the URL (for asking the sentinels directly).
     Sentinel(Box<(tokio::sync::Mutex<SentinelClient>, SentinelUrl)>),
 }
@@ -238,6 +368,7 @@ pub struct Connection {
     target: Target,
     config: ConnectionManagerConfig,
     lanes: [LaneState; 2],
+    timeout: Duration,
 }
 
 /// Which of the two connections a command goes on.
@@ -297,7 +428,9 @@ impl Connection {
             let parsed = SentinelUrl::parse(url)?;
             Target::Sentinel(Box::new((tokio::sync::Mutex::new(parsed.client()?), parsed)))
         } else if url.starts_with("redis+cluster://") {
-            Target::Cluster(Box::new(ClusterUrl::parse(url)?.client(timeout)?))
+            let parsed = ClusterUrl::parse(url)?;
+            let credentials = (parsed.username.clone(), parsed.password.clone());
+            Target::Cluster(Box::new((parsed.client(timeout)?, credentials)))
         } else {
             let client = redis::Client::open(url)
                 .map_err(|e| Error::config("store", format!("invalid Redis URL {}: {e}", super::redact_url(url))))?;
@@ -308,7 +441,7 @@ impl Connection {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection = Self { target, config, lanes: Default::default() };
+        let connection = Self { target, config, lanes: Default::default(), timeout };
         let label = super::redact_url(url);
         let (_, mut manager) = tokio::time::timeout(timeout, connection.get(Lane::Commands))
             .await
@@ -357,7 +490,9 @@ impl Connection {
             Target::Sentinel(sentinel) => sentinel.0.lock().await.async_get_client().await?,
             // Reads the slot map from the first node that answers; redis-rs keeps it current.
             Target::Cluster(cluster) => {
-                let conn = Conn::Cluster(cluster.get_async_connection().await?);
+                let (client, credentials) = &**cluster;
+                let routes = Arc::new(SlotRoutes::new(credentials.clone(), self.timeout));
+                let conn = Conn::Cluster(client.get_async_connection().await?, routes);
                 let mut current = state.current.write().unwrap_or_else(PoisonError::into_inner);
                 current.1 = Some((conn.clone(), None));
                 return Ok((current.0, conn, None));

@@ -711,7 +711,7 @@ impl NodeOf {
     async fn ask(&mut self, cmd: redis::Cmd) -> redis::RedisResult<redis::Value> {
         match &mut self.conn {
             Conn::Single(conn) => cmd.query_async(conn).await,
-            Conn::Cluster(conn) => conn.route_command(cmd, self.route.clone()).await,
+            Conn::Cluster(conn, _) => conn.route_command(cmd, self.route.clone()).await,
         }
     }
 
