@@ -212,6 +212,34 @@ await scenario('dev', {}, async (browser, step) => {
     await mallory.context.close();
   });
 
+  await step('an app asks for consent: the page names it and its host; Allow returns a code', async () => {
+    const authorize = new URL(`${AIRLOCK}/oauth/authorize`);
+    const params = {
+      response_type: 'code', client_id: env('OAUTH_CLIENT_ID'), redirect_uri: env('OAUTH_REDIRECT'),
+      scope: 'openid email', state: 'st-1', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    };
+    for (const [k, v] of Object.entries(params)) authorize.searchParams.set(k, v);
+    // Signed out by now: the sign-in page first, then straight back to the request.
+    await visit(page, authorize.toString());
+    expect(page.url().startsWith(`${AIRLOCK}/login?redirect=`), `first the sign-in page: ${page.url()}`);
+    expect(await fillSignIn(page, ADA) === 200, 'signed in');
+    expect((await page.textContent('#consent-title')).includes('Wiki'), 'it names the app');
+    expect((await page.textContent('#redirect-host')) === new URL(LORE).hostname, 'and where it returns');
+    expect((await page.locator('#consent-scopes li').count()) === 2, 'two scopes, in words');
+    await checkPage(ada, 'consent');
+    // The answer posts to airlock, whose 303 goes to the app: CSP form-action must allow both.
+    const status = await submit(page, '#allow');
+    const back = new URL(page.url());
+    expect(status === 200 && back.origin === LORE, `after Allow: ${page.url()} (${status})`);
+    expect(back.searchParams.get('code') && back.searchParams.get('state') === 'st-1', `code and state: ${back.search}`);
+    expect(back.searchParams.get('iss') === AIRLOCK, `iss: ${back.searchParams.get('iss')}`);
+    ada.assertClean('consent-allowed');
+    await visit(page, `${AIRLOCK}/account`);
+    expect((await page.textContent('#apps')).includes('Wiki'), 'the account page lists the app');
+    await checkPage(ada, 'account-apps');
+  });
+
   await step('an operator page for an admin', async () => {
     const admin = await person(browser, 'admin');
     await signInThroughLore(admin, ADMIN);

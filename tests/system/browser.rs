@@ -77,14 +77,28 @@ fn home_trusting_the_dev_ca(home: &Path) {
 #[tokio::test]
 async fn dev_sign_in_account_banner_and_sign_out_in_chromium() {
     let mut airlock = AirlockProcess::start(AirlockOptions::default()).await;
-    add_people(&airlock.admin().await, &airlock.url).await;
+    let admin = airlock.admin().await;
+    add_people(&admin, &airlock.url).await;
     let lore = LoreProcess::start(&airlock.url, &[("LORE_TIMEOUT", "1s"), ("LORE_BREAKER_OPEN", "1s")]).await;
+    // An OAuth app returning to LORE's home page.
+    let callback = format!("{}/", lore.url);
+    let client: serde_json::Value = admin
+        .post(airlock.at("/api/admin/clients"))
+        .json(&serde_json::json!({"name": "Wiki", "redirect_uris": [callback], "scopes": "openid email"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let home = tempfile::tempdir().unwrap();
     let mut env = people_env();
     env.extend([
         ("AIRLOCK_URL", airlock.url.clone()),
         ("LORE_URL", lore.url.clone()),
         ("HOME", home.path().display().to_string()),
+        ("OAUTH_CLIENT_ID", client["client_id"].as_str().unwrap().to_owned()),
+        ("OAUTH_REDIRECT", callback),
     ]);
     let printed = run_scenario("dev.mjs", &env, Some(&mut airlock)).await;
     println!("{printed}");
