@@ -521,3 +521,56 @@ async fn apps_register_themselves_manage_their_registration_and_sign_in_as_publi
         http.post(closed.at("/oauth/register")).json(&json!({"redirect_uris": [REDIRECT]})).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_session_with_a_hint_and_asks_without_one() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let after = "https://app.example.com/signed-out";
+    let (id, secret) = register(
+        &airlock,
+        &admin,
+        json!({"name": "App", "redirect_uris": [REDIRECT], "post_logout_redirect_uris": [after]}),
+    )
+    .await;
+    let secret = secret.unwrap();
+    let person = signed_in(&airlock).await;
+    let code = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await["code"].clone();
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (_, tokens) = token(&airlock, &id, &secret, &redeem).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let logout = |extra: &[(&str, &str)]| {
+        let mut url = Url::parse(&airlock.at("/oauth/logout")).unwrap();
+        url.query_pairs_mut().extend_pairs(extra);
+        url.to_string()
+    };
+
+    // An unregistered destination: an error page, never a redirect.
+    let resp = person
+        .get(logout(&[("id_token_hint", hint), ("post_logout_redirect_uri", "https://evil.example/")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get(LOCATION).is_none());
+    // Without a hint: a page asks first, and the session lives on.
+    let resp = person.get(logout(&[("client_id", &id), ("post_logout_redirect_uri", after)])).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "the confirmation page");
+    let check = person.get(airlock.at("/api/auth/session")).send().await.unwrap();
+    assert_eq!(check.status(), StatusCode::OK, "not signed out by a link alone");
+    // With the hint: signed out at once, and sent where the client registered, with state.
+    let resp = person
+        .get(logout(&[("id_token_hint", hint), ("post_logout_redirect_uri", after), ("state", "bye")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+    assert_eq!(resp.headers()[LOCATION].to_str().unwrap(), format!("{after}?state=bye"));
+    let check = person.get(airlock.at("/api/auth/session")).send().await.unwrap();
+    assert_eq!(check.status(), StatusCode::UNAUTHORIZED, "signed out");
+}

@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/service-tokens/{id}", delete(service_tokens::revoke))
         .nest("/api/admin", admin)
         .route("/oauth/authorize", get(oauth::authorize::authorize).post(oauth::authorize::consent))
+        .route("/oauth/logout", get(oauth::logout::logout).post(oauth::logout::confirm))
         .merge(machine_endpoints())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -28,6 +28,7 @@ pub fn metadata(issuer: &str, registration: bool) -> Value {
         "revocation_endpoint": endpoint(issuer, "/oauth/revoke"),
         "introspection_endpoint": endpoint(issuer, "/oauth/introspect"),
         "jwks_uri": endpoint(issuer, "/.well-known/jwks.json"),
+        "end_session_endpoint": endpoint(issuer, "/oauth/logout"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": [

@@ -12,6 +12,7 @@
 pub mod authorize;
 pub mod discovery;
 mod exchange;
+pub mod logout;
 pub mod registration;
 
 use super::AppState;
