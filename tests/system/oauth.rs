@@ -153,6 +153,20 @@ fn authorize_url(airlock: &AirlockProcess, client_id: &str, extra: &[(&str, &str
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+/// The person allows the app (`id`) and the app redeems the code: the token answer.
+async fn tokens_for_app(person: &reqwest::Client, airlock: &AirlockProcess, id: &str, secret: &str) -> Value {
+    let code = authorize_in_browser(person, airlock, &authorize_url(airlock, id, &[])).await["code"].clone();
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, tokens) = token(airlock, id, secret, &redeem).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
 async fn token(airlock: &AirlockProcess, id: &str, secret: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let resp = reqwest::Client::new()
         .post(airlock.at("/oauth/token"))
@@ -193,14 +207,7 @@ async fn a_replayed_code_and_a_reused_refresh_token_revoke_what_they_issued() {
 
     // A refresh family: a rotated token is still answered within the grace period, and after
     // it revokes the whole family, the newest token included.
-    let code = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await["code"].clone();
-    let redeem = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let (_, first) = token(&airlock, &id, &secret, &redeem).await;
+    let first = tokens_for_app(&person, &airlock, &id, &secret).await;
     let old = first["refresh_token"].as_str().unwrap().to_owned();
     let (airlock, id, secret) = (&airlock, &id, &secret);
     let refresh = |t: String| async move {
@@ -384,14 +391,7 @@ async fn an_app_withdrawn_on_the_account_page_asks_again_and_its_refresh_tokens_
         register(&airlock, &admin, json!({"name": "Wiki <b>app</b>", "redirect_uris": [REDIRECT]})).await;
     let secret = secret.unwrap();
     let person = signed_in(&airlock).await;
-    let code = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await["code"].clone();
-    let redeem = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let (_, tokens) = token(&airlock, &id, &secret, &redeem).await;
+    let tokens = tokens_for_app(&person, &airlock, &id, &secret).await;
 
     let page = person.get(airlock.at("/account")).send().await.unwrap().text().await.unwrap();
     assert!(
@@ -535,14 +535,7 @@ async fn rp_initiated_logout_ends_the_session_with_a_hint_and_asks_without_one()
     .await;
     let secret = secret.unwrap();
     let person = signed_in(&airlock).await;
-    let code = authorize_in_browser(&person, &airlock, &authorize_url(&airlock, &id, &[])).await["code"].clone();
-    let redeem = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let (_, tokens) = token(&airlock, &id, &secret, &redeem).await;
+    let tokens = tokens_for_app(&person, &airlock, &id, &secret).await;
     let hint = tokens["id_token"].as_str().unwrap();
     let logout = |extra: &[(&str, &str)]| {
         let mut url = Url::parse(&airlock.at("/oauth/logout")).unwrap();

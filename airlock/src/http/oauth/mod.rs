@@ -95,10 +95,33 @@ fn client_credentials_of(
     Ok(form_id.filter(|id| !id.is_empty()).map(|id| (id.to_owned(), form_secret.map(str::to_owned))))
 }
 
-async fn authenticated_client(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<ClientRecord, Error> {
-    let (id, secret) = client_credentials_of(headers, form.client_id.as_deref(), form.client_secret.as_deref())?
+/// The client a request to the token, revocation or introspection endpoint comes from,
+/// authenticated (a public client by its id alone).
+async fn client_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<ClientRecord, Error> {
+    let (id, secret) = client_credentials_of(headers, form_id, form_secret)?
         .ok_or_else(|| invalid_client("the client did not identify itself"))?;
     state.airlock.authenticate_client(&id, secret.as_deref()).await
+}
+
+async fn authenticated_client(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<ClientRecord, Error> {
+    client_of(state, headers, form.client_id.as_deref(), form.client_secret.as_deref()).await
+}
+
+/// The `token` parameter of revocation and introspection, and who asks.
+async fn token_and_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<TokenParam>, FormRejection>,
+) -> Result<(String, ClientRecord), Error> {
+    let Form(form) = form.map_err(|e| invalid_request(format!("expected a form body: {}", e.body_text())))?;
+    let client = client_of(state, headers, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
+    let token = form.token.filter(|t| !t.is_empty()).ok_or_else(|| invalid_request("token is required"))?;
+    Ok((token, client))
 }
 
 pub(crate) fn no_store(body: serde_json::Value) -> Response {
@@ -198,11 +221,7 @@ pub async fn revoke(
     headers: HeaderMap,
     form: Result<Form<TokenParam>, FormRejection>,
 ) -> Result<Response, Error> {
-    let Form(form) = form.map_err(|e| invalid_request(format!("expected a form body: {}", e.body_text())))?;
-    let (id, secret) = client_credentials_of(&headers, form.client_id.as_deref(), form.client_secret.as_deref())?
-        .ok_or_else(|| invalid_client("the client did not identify itself"))?;
-    let client = state.airlock.authenticate_client(&id, secret.as_deref()).await?;
-    let token = form.token.filter(|t| !t.is_empty()).ok_or_else(|| invalid_request("token is required"))?;
+    let (token, client) = token_and_client(&state, &headers, form).await?;
     state.airlock.revoke_oauth_token(&client, &token).await?;
     Ok(no_store(json!({})))
 }
@@ -213,14 +232,10 @@ pub async fn introspect(
     headers: HeaderMap,
     form: Result<Form<TokenParam>, FormRejection>,
 ) -> Result<Response, Error> {
-    let Form(form) = form.map_err(|e| invalid_request(format!("expected a form body: {}", e.body_text())))?;
-    let (id, secret) = client_credentials_of(&headers, form.client_id.as_deref(), form.client_secret.as_deref())?
-        .ok_or_else(|| invalid_client("introspection needs client authentication"))?;
-    let client = state.airlock.authenticate_client(&id, secret.as_deref()).await?;
+    let (token, client) = token_and_client(&state, &headers, form).await?;
     if client.is_public() {
         return Err(invalid_client("introspection needs a confidential client"));
     }
-    let token = form.token.filter(|t| !t.is_empty()).ok_or_else(|| invalid_request("token is required"))?;
     match state.airlock.introspect(&token, crate::service::now()).await? {
         Some(active) => {
             let mut body = serde_json::to_value(&active).map_err(Error::internal)?;
