@@ -333,6 +333,26 @@ async fn client_credentials_give_only_what_the_client_was_given_and_introspectio
         .unwrap();
     assert_eq!(garbage, json!({"active": false}));
 
+    // airlock's own APIs as a protected resource (RFC 9728): a token asked for that resource
+    // carries airlock's audience, and works at airlock's API.
+    let resource: Value =
+        reqwest::get(airlock.at("/.well-known/oauth-protected-resource")).await.unwrap().json().await.unwrap();
+    assert_eq!(resource["resource"], airlock.url.as_str());
+    assert_eq!(resource["authorization_servers"], json!([airlock.url]));
+    let (status, own) =
+        token(&airlock, &id, &secret, &[("grant_type", "client_credentials"), ("resource", &airlock.url)]).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            own["access_token"].as_str().unwrap().split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], json!(["airlock"]), "airlock's own audience");
+    assert_eq!(claims["client_id"], id.as_str());
+
     // Discovery: both documents, the same JSON, one issuer.
     let a: Value = reqwest::get(airlock.at("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
     let b: Value =

@@ -150,6 +150,7 @@ fn machine_endpoints() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/.well-known/openid-configuration", get(oauth::discovery::authorization_server))
         .route("/.well-known/oauth-authorization-server", get(oauth::discovery::authorization_server))
+        .route("/.well-known/oauth-protected-resource", get(oauth::discovery::protected_resource))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))

@@ -72,6 +72,11 @@ impl OAuthPolicy {
     pub fn audience_for(&self, resource: Option<&str>) -> Result<String, Error> {
         let Some(resource) = resource.filter(|r| !r.is_empty()) else { return Ok(self.audience.clone()) };
         let refused = || oauth_error(400, "invalid_target", "this resource is not one airlock issues tokens for");
+        // airlock's own APIs, named by the URL its protected-resource metadata gives (RFC 9728):
+        // tokens for them carry `jwt_audience`, which is what they accept.
+        if resource.trim_end_matches('/') == self.issuer {
+            return Ok(self.audience.clone());
+        }
         if resource == self.audience || self.resources.iter().any(|r| r == resource) {
             return Ok(resource.to_owned());
         }

@@ -70,11 +70,11 @@ pub async fn authorization_server(State(state): State<AppState>) -> Result<Respo
 }
 
 /// `GET /.well-known/oauth-protected-resource`: airlock's own APIs as a protected resource.
-#[allow(dead_code)]
 pub async fn protected_resource(State(state): State<AppState>) -> Result<Response, Error> {
     let policy = policy(&state)?;
     Ok(cacheable(json!({
-        "resource": policy.audience,
+        // A URL, as RFC 9728 asks; a token asked for it carries `jwt_audience`.
+        "resource": policy.issuer,
         "authorization_servers": [policy.issuer],
         "scopes_supported": ["read", "write", "control", "audit"],
         "bearer_methods_supported": ["header"],
