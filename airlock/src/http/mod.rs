@@ -142,7 +142,7 @@ fn machine_endpoints() -> Router<AppState> {
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
-            "mcp-protocol-version".parse().expect("a header name"),
+            header::HeaderName::from_static("mcp-protocol-version"),
         ])
         .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(std::time::Duration::from_secs(600));
