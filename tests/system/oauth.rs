@@ -310,27 +310,19 @@ async fn client_credentials_give_only_what_the_client_was_given_and_introspectio
 
     let (_, issued) = token(&airlock, &id, &secret, &[("grant_type", "client_credentials")]).await;
     let access = issued["access_token"].as_str().unwrap();
-    let introspected: Value = reqwest::Client::new()
-        .post(airlock.at("/oauth/introspect"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", access)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let introspect = async |token: &str| -> Value {
+        let resp = reqwest::Client::new()
+            .post(airlock.at("/oauth/introspect"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        resp.json().await.unwrap()
+    };
+    let introspected = introspect(access).await;
     assert_eq!((introspected["active"].as_bool(), introspected["client_id"].as_str()), (Some(true), Some(id.as_str())));
-    let garbage: Value = reqwest::Client::new()
-        .post(airlock.at("/oauth/introspect"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", "not-a-token")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let garbage = introspect("not-a-token").await;
     assert_eq!(garbage, json!({"active": false}));
 
     // airlock's own APIs as a protected resource (RFC 9728): a token asked for that resource
