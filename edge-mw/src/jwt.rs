@@ -58,10 +58,14 @@ struct RevokedEntry {
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
     pub jwks_url: url::Url,
-    pub revoked_url: url::Url,
+    /// The revocation list of service tokens; `None` where only OAuth access tokens are taken.
+    pub revoked_url: Option<url::Url>,
     pub issuer: String,
     pub audiences: Vec<String>,
     pub revocation_refresh: Duration,
+    /// The `typ` a token must declare: `at+jwt` for an OAuth resource (RFC 9068 §4), so that an
+    /// ID token or another JWT signed by the same keys is never taken as an access token.
+    pub token_type: Option<&'static str>,
 }
 
 type Keys = HashMap<String, (Algorithm, DecodingKey)>;
@@ -140,6 +144,7 @@ impl JwtVerifier {
     /// Starts polling the revocation list (once, on the first verification: a layer may be built
     /// before any runtime runs).
     fn start_poller(self: &Arc<Self>) {
+        let Some(revoked_url) = self.settings.revoked_url.clone() else { return };
         self.poller.call_once(|| {
             let weak = Arc::downgrade(self);
             let every = self.settings.revocation_refresh;
@@ -148,16 +153,15 @@ impl JwtVerifier {
                 loop {
                     tick.tick().await;
                     let Some(this) = weak.upgrade() else { break };
-                    this.refresh_revocations().await;
+                    this.refresh_revocations(&revoked_url).await;
                 }
             });
         });
     }
 
-    async fn refresh_revocations(&self) {
+    async fn refresh_revocations(&self, revoked_url: &url::Url) {
         let fetched: Result<RevokedList, reqwest::Error> =
-            async { self.http.get(self.settings.revoked_url.clone()).send().await?.error_for_status()?.json().await }
-                .await;
+            async { self.http.get(revoked_url.clone()).send().await?.error_for_status()?.json().await }.await;
         match fetched {
             Ok(list) => {
                 let ids: HashSet<String> = list.revoked.into_iter().map(|e| e.jti).collect();
@@ -197,6 +201,11 @@ impl JwtVerifier {
     /// The expensive part: key by kid, signature with that key's algorithm, issuer, audience.
     async fn verify_signature(&self, token: &str) -> Result<Verified, Verdict> {
         let Ok(header) = jsonwebtoken::decode_header(token) else { return Err(Verdict::Unauthenticated) };
+        if let Some(wanted) = self.settings.token_type
+            && !header.typ.as_deref().is_some_and(|typ| declares_type(typ, wanted))
+        {
+            return Err(Verdict::Unauthenticated);
+        }
         let Some(kid) = header.kid else { return Err(Verdict::Unauthenticated) };
         let mut keys = self.keys();
         if !keys.contains_key(&kid) {
@@ -242,9 +251,28 @@ fn view_of(claims: Claims) -> SessionView {
     }
 }
 
+/// `typ` names a media type without its `application/` prefix, in any case (RFC 7515 §4.1.9).
+fn declares_type(typ: &str, wanted: &str) -> bool {
+    let typ = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    typ.eq_ignore_ascii_case(wanted)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::looks_like_jwt;
+    use super::{declares_type, looks_like_jwt};
+
+    #[test]
+    fn token_types_compare_as_media_types() {
+        assert!(declares_type("at+jwt", "at+jwt"));
+        assert!(declares_type("AT+JWT", "at+jwt"));
+        assert!(declares_type("application/at+jwt", "at+jwt"));
+        assert!(!declares_type("JWT", "at+jwt"));
+        assert!(!declares_type("application/jwt", "at+jwt"));
+        assert!(!declares_type("", "at+jwt"));
+    }
 
     #[test]
     fn jwt_shape() {

@@ -4,6 +4,7 @@
 use crate::client::{AirlockClient, ClientSettings};
 use crate::headers::IdentityHeaderNames;
 use crate::jwt::{JwtSettings, JwtVerifier};
+use crate::resource::ProtectedResource;
 use crate::service::AirlockService;
 use shared::RoleMapping;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub enum BuildError {
     Client(String),
     #[error("jwt: {0}")]
     Jwt(String),
+    #[error("oauth resource: {0}")]
+    OAuthResource(String),
 }
 
 /// Protects every request of an app with airlock. See the crate docs for an example.
@@ -51,6 +54,8 @@ pub(crate) struct Settings {
     pub client: Arc<AirlockClient>,
     /// Local verification of airlock JWTs, when enabled.
     pub jwt: Option<Arc<JwtVerifier>>,
+    /// The app's OAuth protected resources (RFC 9728), most specific path first.
+    pub resources: Vec<ProtectedResource>,
 }
 
 /// A path that passes without identity: exact, or a prefix when it ends with `/*`.
@@ -85,6 +90,8 @@ impl AirlockLayer {
             mapping: RoleMapping::default(),
             jwt: None,
             revocation_refresh: Duration::from_secs(5),
+            resources: Vec::new(),
+            oauth_issuer: None,
         }
     }
 }
@@ -113,6 +120,8 @@ pub struct AirlockLayerBuilder {
     mapping: RoleMapping,
     jwt: Option<(String, Vec<String>)>,
     revocation_refresh: Duration,
+    resources: Vec<(String, Vec<String>)>,
+    oauth_issuer: Option<String>,
 }
 
 impl AirlockLayerBuilder {
@@ -178,6 +187,34 @@ impl AirlockLayerBuilder {
         self
     }
 
+    /// Serves `resource` (`https://lore.example.com/mcp`, the URL clients name) as an OAuth
+    /// protected resource (RFC 9728). Requests at its path and below take only a bearer access
+    /// token airlock issued for this resource (`aud` = `resource`) that holds every scope in
+    /// `scopes`, verified locally against airlock's JWKS; others get 401 with
+    /// `WWW-Authenticate: Bearer resource_metadata=…` or 403 `insufficient_scope`. The metadata
+    /// is served at `/.well-known/oauth-protected-resource<path>`. Such a path takes no session
+    /// cookie and is never public.
+    ///
+    /// ```
+    /// let layer = edge_mw::AirlockLayer::builder("lore")
+    ///     .oauth_resource("https://lore.example.com/mcp", &["read"])
+    ///     .oauth_issuer("https://airlock.example.com")
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn oauth_resource(mut self, resource: impl Into<String>, scopes: &[&str]) -> Self {
+        self.resources.push((resource.into(), scopes.iter().map(|s| (*s).to_owned()).collect()));
+        self
+    }
+
+    /// Airlock's issuer (`public_url`, e.g. `https://airlock.example.com`): the authorization
+    /// server the resources' metadata names and the `iss` their tokens must carry. Default: the
+    /// issuer given to [`Self::verify_jwts_locally`], else the origin of the login page.
+    pub fn oauth_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.oauth_issuer = Some(issuer.into());
+        self
+    }
+
     /// Replaces the contract's role mapping.
     pub fn role_mapping(mut self, mapping: RoleMapping) -> Self {
         self.mapping = mapping;
@@ -217,6 +254,25 @@ impl AirlockLayerBuilder {
             return Err(BuildError::Cache);
         }
         let session_url = airlock_url.join("api/auth/session").map_err(|e| BuildError::AirlockUrl(e.to_string()))?;
+        let issuer = self
+            .oauth_issuer
+            .clone()
+            .or_else(|| self.jwt.as_ref().map(|(issuer, _)| issuer.clone()))
+            .unwrap_or_else(|| login_url.origin().ascii_serialization());
+        let issuer = issuer.trim().trim_end_matches('/').to_owned();
+        let http =
+            reqwest::Client::builder().timeout(self.timeout).build().map_err(|e| BuildError::Client(e.to_string()))?;
+        let jwks_url = airlock_url.join(".well-known/jwks.json").map_err(|e| BuildError::AirlockUrl(e.to_string()))?;
+        let mut resources = self
+            .resources
+            .iter()
+            .map(|(resource, scopes)| {
+                ProtectedResource::new(resource, scopes.clone(), &issuer, jwks_url.clone(), http.clone())
+                    .map_err(BuildError::OAuthResource)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // A request under two resources' paths belongs to the more specific one.
+        resources.sort_by_key(|r| std::cmp::Reverse(r.path_len()));
         let jwt = match self.jwt {
             Some((issuer, audiences)) => {
                 if issuer.trim().is_empty() || audiences.is_empty() {
@@ -230,15 +286,12 @@ impl AirlockLayerBuilder {
                 let join = |path: &str| airlock_url.join(path).map_err(|e| BuildError::AirlockUrl(e.to_string()));
                 let settings = JwtSettings {
                     jwks_url: join(".well-known/jwks.json")?,
-                    revoked_url: join("api/service-tokens/revoked")?,
+                    revoked_url: Some(join("api/service-tokens/revoked")?),
                     issuer: issuer.trim_end_matches('/').to_owned(),
                     audiences,
                     revocation_refresh: self.revocation_refresh,
+                    token_type: None,
                 };
-                let http = reqwest::Client::builder()
-                    .timeout(self.timeout)
-                    .build()
-                    .map_err(|e| BuildError::Client(e.to_string()))?;
                 Some(Arc::new(JwtVerifier::new(settings, http)))
             }
             None => None,
@@ -261,6 +314,7 @@ impl AirlockLayerBuilder {
                 mapping: Arc::new(self.mapping),
                 client: Arc::new(client),
                 jwt,
+                resources,
             }),
         })
     }
@@ -298,6 +352,7 @@ mod tests {
         assert!(err(AirlockLayer::builder("lore").timeout(Duration::ZERO)).starts_with("timeout"));
         assert!(err(AirlockLayer::builder("lore").cache(Duration::from_secs(60), 100)).starts_with("cache"));
         assert!(err(AirlockLayer::builder("lore").cache(Duration::from_secs(1), 0)).starts_with("cache"));
+        assert!(err(AirlockLayer::builder("lore").oauth_resource("/mcp", &[])).starts_with("oauth resource"));
     }
 
     #[tokio::test]

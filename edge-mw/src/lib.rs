@@ -37,6 +37,7 @@ mod guard;
 mod headers;
 mod jwt;
 mod layer;
+mod resource;
 mod responses;
 mod service;
 mod user;

@@ -1,9 +1,10 @@
 //! [`AirlockService`]: what happens to each request (contract section 4).
 
 use crate::client::{Credential, Verdict};
-use crate::headers::{insert_identity_headers, strip_identity_headers};
+use crate::headers::{Identity, insert_identity_headers, strip_identity_headers};
 use crate::jwt::looks_like_jwt;
 use crate::layer::Settings;
+use crate::resource::Refusal;
 use crate::responses;
 use crate::user::AuthUser;
 use futures::future::BoxFuture;
@@ -57,6 +58,14 @@ fn original_url<B>(settings: &Settings, request: &Request<B>) -> String {
     }
 }
 
+/// Hands the verified identity to the app: the `x-<slug>-user-*` headers and [`AuthUser`].
+fn admit<B>(request: &mut Request<B>, identity: &Identity, settings: &Settings) {
+    let derived = identity.derived(&settings.mapping, &settings.headers);
+    insert_identity_headers(request.headers_mut(), derived);
+    let user = AuthUser::with_role(identity.view.clone(), derived.role, settings.mapping.clone());
+    request.extensions_mut().insert(user);
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AirlockService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -82,12 +91,31 @@ where
         strip_identity_headers(request.headers_mut(), &settings.slug);
 
         Box::pin(async move {
+            let reject = |response: Response<String>| Ok(response.map(ResBody::from));
+            // OAuth protected resources (RFC 9728): their metadata, and bearer access tokens
+            // issued for them, only.
+            let path = request.uri().path();
+            if let Some(resource) = settings.resources.iter().find(|r| r.is_metadata(path)) {
+                return reject(resource.metadata_response(request.method()));
+            }
+            if let Some(resource) = settings.resources.iter().find(|r| r.covers(path)) {
+                return match resource.check(request.headers()).await {
+                    Ok(identity) => {
+                        admit(&mut request, &identity, &settings);
+                        inner.call(request).await
+                    }
+                    Err(Refusal::Unavailable(retry_after)) => {
+                        reject(responses::degraded(false, &settings.headers.degraded, retry_after))
+                    }
+                    Err(refusal) => reject(resource.refusal_response(refusal)),
+                };
+            }
+
             // 2. Public paths pass with no identity.
             if settings.public_paths.iter().any(|p| p.matches(request.uri().path())) {
                 return inner.call(request).await;
             }
             let html = responses::wants_html(request.method(), request.headers());
-            let reject = |response: Response<String>| Ok(response.map(ResBody::from));
 
             // 3. Ask airlock about the session cookie or bearer token.
             let credential = session_cookie(request.headers()).or_else(|| bearer(request.headers()));
@@ -99,10 +127,7 @@ where
             match verdict {
                 // 4. Identity headers and the typed extension for the app.
                 Verdict::Authenticated { identity, set_cookie } => {
-                    let derived = identity.derived(&settings.mapping, &settings.headers);
-                    insert_identity_headers(request.headers_mut(), derived);
-                    let user = AuthUser::with_role(identity.view.clone(), derived.role, settings.mapping.clone());
-                    request.extensions_mut().insert(user);
+                    admit(&mut request, &identity, &settings);
                     let mut response = inner.call(request).await?;
                     if let Some(cookie) = set_cookie {
                         response.headers_mut().append(SET_COOKIE, cookie);

@@ -13,9 +13,14 @@ pub struct LoreProcess {
 impl LoreProcess {
     /// Starts LORE against `airlock_url` with extra `LORE_*` variables.
     pub async fn start(airlock_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_at(free_port(), airlock_url, env).await
+    }
+
+    /// [`Self::start`] on a port chosen beforehand: for an airlock that must trust LORE's origin
+    /// (its OAuth resources are URLs on trusted origins) before LORE runs.
+    pub async fn start_at(port: u16, airlock_url: &str, env: &[(&str, &str)]) -> Self {
         let binary = target_dir().join("examples").join("lore");
         assert!(binary.exists(), "{} is missing: run the tests with ./scripts/test", binary.display());
-        let port = free_port();
         let mut cmd = Command::new(binary);
         cmd.env_clear()
             .env("LORE_LISTEN", format!("127.0.0.1:{port}"))

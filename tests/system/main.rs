@@ -12,6 +12,7 @@ mod exchange;
 mod failover;
 mod faults;
 mod jwt;
+mod mcp;
 mod metrics;
 mod oauth;
 mod proxies;

@@ -17,12 +17,19 @@
 //! | `LORE_JWT_ISSUER` | off | verify airlock JWTs locally: airlock's `public_url` |
 //! | `LORE_JWT_AUDIENCE` | `airlock` | with `LORE_JWT_ISSUER`: the audience to require |
 //! | `LORE_REVOCATION_REFRESH` | `5s` | with `LORE_JWT_ISSUER`: how often revoked service tokens are fetched |
+//! | `LORE_OAUTH_ISSUER` | `LORE_JWT_ISSUER`, else the login page's origin | airlock's issuer, named in `/mcp`'s RFC 9728 metadata and required in its tokens |
+//! | `LORE_MCP_SCOPE` | `read` | the scopes (space-separated) a token needs for `/mcp` |
 //!
 //! Pages (askama templates in `edge-mw/templates/lore/`, the shared stylesheet at
 //! `/assets/airlock.css`): `/` (who is signed in, role, orgs, a sign-out button), `/ops`
 //! (operators and admins only; others get edge-mw's 403 page), `/api/whoami` (the
 //! `x-lore-*` headers LORE received, as JSON), `/health` (public), and `/api/hello` with its
 //! public twin `/public/hello` (the benchmark measures the middleware by comparing the two).
+//!
+//! `POST /mcp` is an MCP endpoint (see `mcp.rs`) for OAuth access tokens issued for
+//! `<LORE_PUBLIC_URL>/mcp` only; its metadata is at `/.well-known/oauth-protected-resource/mcp`.
+
+mod mcp;
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -208,6 +215,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(public) = var("LORE_PUBLIC_URL") {
         airlock = airlock.app_url(public);
     }
+    // `/mcp` is an OAuth protected resource: its URL is the audience its tokens must carry.
+    let public_url = var("LORE_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
+    let public_url = url::Url::parse(&public_url)?;
+    let mcp_scope = var("LORE_MCP_SCOPE").unwrap_or_else(|| "read".to_owned());
+    let mcp_scopes: Vec<&str> = mcp_scope.split_whitespace().collect();
+    airlock = airlock.oauth_resource(public_url.join("mcp")?.as_str(), &mcp_scopes);
+    if let Some(issuer) = var("LORE_OAUTH_ISSUER") {
+        airlock = airlock.oauth_issuer(issuer);
+    }
     if let Some(ttl) = var("LORE_CACHE").as_deref().and_then(parse_seconds) {
         airlock = airlock.cache(ttl, 10_000);
     }
@@ -226,9 +242,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let airlock = airlock.build()?;
 
+    // The MCP SDK answers only to the Host names it is told (against DNS rebinding).
+    let mut mcp_hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned(), listen.clone()];
+    if let Some(host) = public_url.host_str() {
+        mcp_hosts.push(host.to_owned());
+        if let Some(port) = public_url.port() {
+            mcp_hosts.push(format!("{host}:{port}"));
+        }
+    }
+
     let app = Router::new()
         .route("/ops", get(ops))
         .route_layer(require_role(AppRole::Operator))
+        .nest_service("/mcp", mcp::service(mcp_hosts))
         .route("/", get(home))
         .route("/api/whoami", get(whoami))
         .route("/api/repos/{id}", get(repo))
