@@ -14,10 +14,17 @@ export function check(name, ok, detail = '') {
   if (!ok) process.exit(1);
 }
 
-/** The person approves `authorizationUrl` on the consent page; returns the redirect back. */
+/** The person approves `authorizationUrl` on the consent page (or has already allowed these
+ * scopes); returns the redirect back to the client. */
 export async function approve(authorizationUrl, sessionCookie) {
   const url = new URL(authorizationUrl);
   const page = await fetch(url, { headers: { cookie: sessionCookie }, redirect: 'manual' });
+  if ([302, 303].includes(page.status)) {
+    // A confidential client's consent is remembered for the scopes already allowed.
+    const location = page.headers.get('location') ?? '';
+    check('consent-remembered', location !== '', location);
+    return new URL(location);
+  }
   const html = await page.text();
   check('consent-page', page.status === 200 && html.includes('wants to use your account'), page.status);
   const form = new URLSearchParams(url.searchParams);

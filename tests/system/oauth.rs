@@ -579,3 +579,41 @@ async fn rp_initiated_logout_ends_the_session_with_a_hint_and_asks_without_one()
     let check = person.get(airlock.at("/api/auth/session")).send().await.unwrap();
     assert_eq!(check.status(), StatusCode::UNAUTHORIZED, "signed out");
 }
+
+#[tokio::test]
+async fn openid_client_and_oauth4webapi_run_the_code_flow_refresh_introspect_and_revoke() {
+    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+    let admin = airlock.admin().await;
+    let (id, secret) = register(&airlock, &admin, json!({"name": "Node app", "redirect_uris": [REDIRECT]})).await;
+    let person = browser();
+    let resp = airlock.sign_in(&person, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = resp.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+
+    let out = std::process::Command::new("node")
+        .arg(repo_root().join("tests/node/openid_client.mjs"))
+        .env("ISSUER", &airlock.url)
+        .env("REDIRECT_URI", REDIRECT)
+        .env("SESSION_COOKIE", &cookie)
+        .env("EMAIL", ADMIN_EMAIL)
+        .env("CLIENT_ID", &id)
+        .env("CLIENT_SECRET", secret.unwrap())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "openid-client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for check in [
+        "oc-discovery",
+        "oc-code-flow",
+        "oc-id-token-claims",
+        "oc-userinfo",
+        "oc-refresh",
+        "oc-introspection",
+        "oc-revocation",
+        "o4w-discovery",
+        "o4w-code-flow",
+        "o4w-introspection",
+        "o4w-forged-iss-refused",
+    ] {
+        assert!(stdout.contains(&format!("\"check\":\"{check}\",\"ok\":true")), "{check} missing:\n{stdout}");
+    }
+}
