@@ -205,6 +205,24 @@ async fn a_replayed_code_and_a_reused_refresh_token_revoke_what_they_issued() {
         token(&airlock, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the replay revoked the tokens the code issued");
 
+    // A refresh may narrow the scopes, never widen them (`email` is the client's, but was not
+    // granted).
+    let granted = tokens_for_app(&person, &airlock, &id, &secret).await;
+    let widen = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", granted["refresh_token"].as_str().unwrap()),
+        ("scope", "openid email offline_access"),
+    ];
+    let (status, widened) = token(&airlock, &id, &secret, &widen).await;
+    assert_eq!((status, widened["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "widened");
+    let narrow = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", granted["refresh_token"].as_str().unwrap()),
+        ("scope", "offline_access"),
+    ];
+    let (status, narrowed) = token(&airlock, &id, &secret, &narrow).await;
+    assert_eq!((status, narrowed["scope"].as_str()), (StatusCode::OK, Some("offline_access")), "narrowed");
+
     // A refresh family: a rotated token is still answered within the grace period, and after
     // it revokes the whole family, the newest token included.
     let first = tokens_for_app(&person, &airlock, &id, &secret).await;
