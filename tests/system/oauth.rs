@@ -6,7 +6,8 @@
 //! client's.
 
 use airlock_system_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess, browser, repo_root, venv_python,
+    ADMIN_EMAIL, ADMIN_PASSWORD, AirlockOptions, AirlockProcess, RedisCluster, RedisServer, browser, repo_root,
+    venv_python,
 };
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
@@ -598,9 +599,9 @@ async fn rp_initiated_logout_ends_the_session_with_a_hint_and_asks_without_one()
     assert_eq!(check.status(), StatusCode::UNAUTHORIZED, "signed out");
 }
 
-#[tokio::test]
-async fn openid_client_and_oauth4webapi_run_the_code_flow_refresh_introspect_and_revoke() {
-    let airlock = AirlockProcess::start(AirlockOptions::default()).await;
+/// openid-client and oauth4webapi against an airlock on `options`' store.
+async fn node_clients_complete_their_flows(options: AirlockOptions) {
+    let airlock = AirlockProcess::start(options).await;
     let admin = airlock.admin().await;
     let (id, secret) = register(&airlock, &admin, json!({"name": "Node app", "redirect_uris": [REDIRECT]})).await;
     let person = browser();
@@ -634,4 +635,19 @@ async fn openid_client_and_oauth4webapi_run_the_code_flow_refresh_introspect_and
     ] {
         assert!(stdout.contains(&format!("\"check\":\"{check}\",\"ok\":true")), "{check} missing:\n{stdout}");
     }
+}
+
+#[tokio::test]
+async fn openid_client_and_oauth4webapi_run_the_code_flow_refresh_introspect_and_revoke() {
+    node_clients_complete_their_flows(AirlockOptions::default()).await;
+}
+
+/// Every OAuth record (clients, consents, codes, refresh families) on Redis and on a Cluster,
+/// where each collection is a slot of its own: the same flows.
+#[tokio::test]
+async fn the_node_clients_flows_work_on_redis_and_on_a_cluster() {
+    let redis = RedisServer::start();
+    node_clients_complete_their_flows(AirlockOptions::redis(&redis.url())).await;
+    let cluster = RedisCluster::start(3);
+    node_clients_complete_their_flows(AirlockOptions::redis(&cluster.url())).await;
 }
