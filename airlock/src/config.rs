@@ -42,6 +42,7 @@ pub struct RawConfig {
     pub oauth_dynamic_registration: Option<bool>,
     pub oauth_refresh_ttl: Option<String>,
     pub oauth_refresh_grace: Option<String>,
+    pub oauth_device_code_ttl: Option<String>,
     pub log_format: Option<String>,
 }
 
@@ -92,6 +93,8 @@ pub struct Config {
     pub oauth_dynamic_registration: bool,
     pub oauth_refresh_ttl: Duration,
     pub oauth_refresh_grace: Duration,
+    /// How long a device authorization (RFC 8628) waits for its user.
+    pub oauth_device_code_ttl: Duration,
     pub log_format: LogFormat,
 }
 
@@ -140,6 +143,7 @@ pub const KEYS: &[&str] = &[
     "oauth_dynamic_registration",
     "oauth_refresh_ttl",
     "oauth_refresh_grace",
+    "oauth_device_code_ttl",
     "log_format",
 ];
 
@@ -393,6 +397,11 @@ impl Config {
             duration_or("oauth_refresh_ttl", &raw.oauth_refresh_ttl, Duration::from_secs(30 * 86_400))?;
         let oauth_refresh_grace =
             duration_or("oauth_refresh_grace", &raw.oauth_refresh_grace, Duration::from_secs(10))?;
+        let oauth_device_code_ttl =
+            duration_or("oauth_device_code_ttl", &raw.oauth_device_code_ttl, Duration::from_secs(600))?;
+        if oauth_device_code_ttl.is_zero() {
+            return Err(Error::config("oauth_device_code_ttl", "must be longer than zero"));
+        }
 
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
@@ -433,6 +442,7 @@ impl Config {
             oauth_dynamic_registration: raw.oauth_dynamic_registration.unwrap_or(true),
             oauth_refresh_ttl,
             oauth_refresh_grace,
+            oauth_device_code_ttl,
             log_format,
         })
     }

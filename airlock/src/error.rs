@@ -70,4 +70,13 @@ impl Error {
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Error::Internal(message.to_string())
     }
+
+    /// What an OAuth error says (its `error_description`), or the message of any other error:
+    /// for an error sent back to a client's redirect URI under a code of its own.
+    pub fn oauth_description(&self) -> String {
+        match self {
+            Error::OAuth { description, .. } => description.clone(),
+            other => other.to_string(),
+        }
+    }
 }

@@ -137,8 +137,15 @@ where
 /// cookie: a cross-site request there carries no ambient authority, so the CSRF rule has
 /// nothing to protect (and browser-based OAuth clients call them from their own origin).
 fn ignores_cookies(path: &str) -> bool {
-    matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/userinfo" | "/oauth/register")
-        || path.starts_with("/oauth/register/")
+    matches!(
+        path,
+        "/oauth/token"
+            | "/oauth/device_authorization"
+            | "/oauth/revoke"
+            | "/oauth/introspect"
+            | "/oauth/userinfo"
+            | "/oauth/register"
+    ) || path.starts_with("/oauth/register/")
 }
 
 fn check_origin(origins: &OriginPolicy, request: &Request) -> Result<(), Error> {

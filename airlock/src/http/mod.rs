@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/service-tokens/{id}", delete(service_tokens::revoke))
         .nest("/api/admin", admin)
         .route("/oauth/authorize", get(oauth::authorize::authorize).post(oauth::authorize::consent))
+        .route("/device", get(oauth::device::page).post(oauth::device::submit))
         .route("/oauth/logout", get(oauth::logout::logout).post(oauth::logout::confirm))
         .merge(machine_endpoints())
         .route("/health", get(health::health))
@@ -152,6 +153,7 @@ fn machine_endpoints() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(oauth::discovery::authorization_server))
         .route("/.well-known/oauth-protected-resource", get(oauth::discovery::protected_resource))
         .route("/oauth/token", post(oauth::token))
+        .route("/oauth/device_authorization", post(oauth::device::device_authorization))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route("/oauth/userinfo", get(oauth::userinfo).post(oauth::userinfo))
@@ -160,6 +162,9 @@ fn machine_endpoints() -> Router<AppState> {
             "/oauth/register/{id}",
             get(oauth::registration::read).put(oauth::registration::update).delete(oauth::registration::delete),
         )
+        // Inside the CORS layer, so that a preflight (`OPTIONS`) is answered by it rather than
+        // by the application-wide 405 that a merge would otherwise put in front of it.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
 }
 

@@ -230,6 +230,20 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && crate::secrets::secure_eq(&computed, challenge)
 }
 
+/// The scopes a request of `client` asks for: those it names, every one of them the client's,
+/// or the client's own when it names none. The one rule of the authorization and device
+/// authorization endpoints.
+pub fn requested_scopes(client: &ClientRecord, scope: Option<&str>) -> Result<OAuthScopes> {
+    let scopes = match scope.filter(|s| !s.trim().is_empty()) {
+        Some(text) => scopes::parse(text)?,
+        None => client.scopes.clone(),
+    };
+    if !scopes.is_subset_of(&client.scopes) {
+        return Err(super::oauth_error(400, "invalid_scope", "the client may not ask for some of these scopes"));
+    }
+    Ok(scopes)
+}
+
 impl Airlock {
     /// Validates an authorization request: first the client and its redirect URI (errors on a
     /// page), then the rest (errors back to the client).
@@ -279,13 +293,8 @@ impl Airlock {
             (Some(_), _) => return Err(request.refuse("invalid_request", "code_challenge_method must be S256")),
             (None, _) => return Err(request.refuse("invalid_request", "PKCE is required: send a S256 code_challenge")),
         }
-        request.scopes = match params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
-            Some(text) => scopes::parse(text).map_err(|e| request.refuse("invalid_scope", e.to_string()))?,
-            None => request.client.scopes.clone(),
-        };
-        if !request.scopes.is_subset_of(&request.client.scopes) {
-            return Err(request.refuse("invalid_scope", "the client may not ask for some of these scopes"));
-        }
+        request.scopes = requested_scopes(&request.client, params.scope.as_deref())
+            .map_err(|e| request.refuse("invalid_scope", e.oauth_description()))?;
         if let Err(e) = policy.audience_for(request.resource.as_deref()) {
             return Err(request.refuse("invalid_target", e.to_string()));
         }

@@ -8,6 +8,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod device;
 pub mod registration;
 pub mod scopes;
 pub mod token;
@@ -23,7 +24,14 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628: a device without a browser (a TV, a CLI over SSH) has its user approve on
+    /// another screen.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code", alias = "device_code")]
+    DeviceCode,
 }
+
+/// The device grant's name, at the token endpoint and in metadata (RFC 8628 section 3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 impl GrantType {
     pub fn as_str(self) -> &'static str {
@@ -31,6 +39,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => DEVICE_CODE_GRANT,
         }
     }
 }
@@ -43,6 +52,8 @@ impl std::str::FromStr for GrantType {
             "authorization_code" => Ok(Self::AuthorizationCode),
             "refresh_token" => Ok(Self::RefreshToken),
             "client_credentials" => Ok(Self::ClientCredentials),
+            // The short name too, for `airlock client add --grant-types device_code`.
+            DEVICE_CODE_GRANT | "device_code" => Ok(Self::DeviceCode),
             other => Err(format!("unknown grant type `{other}`")),
         }
     }
@@ -63,6 +74,8 @@ pub struct OAuthPolicy {
     pub refresh_token_ttl: Duration,
     /// How long a rotated refresh token is still answered (concurrent refreshes of one client).
     pub refresh_grace: Duration,
+    /// How long a device code (and its user code) may be approved and redeemed.
+    pub device_code_ttl: Duration,
 }
 
 impl OAuthPolicy {
@@ -105,4 +118,18 @@ pub(crate) fn invalid_grant(description: impl Into<String>) -> Error {
 
 pub(crate) fn invalid_client(description: impl Into<String>) -> Error {
     oauth_error(401, "invalid_client", description)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_device_grant_is_named_by_its_urn_and_by_its_short_name() {
+        assert_eq!("urn:ietf:params:oauth:grant-type:device_code".parse(), Ok(GrantType::DeviceCode));
+        assert_eq!("device_code".parse(), Ok(GrantType::DeviceCode));
+        assert_eq!(serde_json::to_value(GrantType::DeviceCode).unwrap(), DEVICE_CODE_GRANT);
+        assert_eq!(serde_json::from_value::<GrantType>("device_code".into()).unwrap(), GrantType::DeviceCode);
+        assert_eq!(GrantType::DeviceCode.as_str(), DEVICE_CODE_GRANT);
+    }
 }

@@ -70,7 +70,8 @@ impl ClientMetadata {
     /// Checks the metadata and turns it into a client to register.
     fn to_new_client(&self, dev: bool) -> Result<NewClient> {
         let name = self.client_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Unnamed app".into());
-        if self.redirect_uris.is_empty() {
+        let grants = self.grants()?;
+        if self.redirect_uris.is_empty() && grants.contains(&GrantType::AuthorizationCode) {
             return Err(invalid_redirect("redirect_uris is required"));
         }
         let native = match self.application_type.as_deref() {
@@ -85,22 +86,6 @@ impl ClientMetadata {
         }
         for uri in &self.post_logout_redirect_uris {
             check_redirect_uri(uri, dev).map_err(|e| invalid_metadata(e.to_string()))?;
-        }
-        let mut grants = vec![GrantType::AuthorizationCode];
-        for grant in self.grant_types.iter().flatten() {
-            match grant.as_str() {
-                "authorization_code" => {}
-                "refresh_token" => grants.push(GrantType::RefreshToken),
-                other => {
-                    return Err(invalid_metadata(format!(
-                        "a registered client may use authorization_code and refresh_token, not `{}`",
-                        other.escape_debug()
-                    )));
-                }
-            }
-        }
-        if self.grant_types.is_none() {
-            grants.push(GrantType::RefreshToken);
         }
         if self.response_types.iter().flatten().any(|r| r != "code") {
             return Err(invalid_metadata("only the code response type is supported"));
@@ -126,6 +111,38 @@ impl ClientMetadata {
             grant_types: Some(grants),
             scopes: Some(scopes.to_text()),
         })
+    }
+}
+
+impl ClientMetadata {
+    /// The grants asked for: the code flow and refresh tokens when none are named; the code flow
+    /// is implied unless the client names the device grant without it (a device that has no
+    /// redirect to register). `client_credentials` is never for a client nobody vouched for.
+    fn grants(&self) -> Result<Vec<GrantType>> {
+        let Some(named) = &self.grant_types else {
+            return Ok(vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+        };
+        let mut grants = Vec::new();
+        for grant in named {
+            let grant = match grant.as_str() {
+                "authorization_code" => GrantType::AuthorizationCode,
+                "refresh_token" => GrantType::RefreshToken,
+                super::DEVICE_CODE_GRANT => GrantType::DeviceCode,
+                other => {
+                    return Err(invalid_metadata(format!(
+                        "a registered client may use authorization_code, refresh_token and the device grant, not `{}`",
+                        other.escape_debug()
+                    )));
+                }
+            };
+            if !grants.contains(&grant) {
+                grants.push(grant);
+            }
+        }
+        if !grants.contains(&GrantType::DeviceCode) && !grants.contains(&GrantType::AuthorizationCode) {
+            grants.insert(0, GrantType::AuthorizationCode);
+        }
+        Ok(grants)
     }
 }
 

@@ -171,14 +171,14 @@ fn ttl(duration: std::time::Duration) -> Result<time::Duration> {
 }
 
 /// Who a user token speaks for, and under which authorization.
-struct Grant<'a> {
-    client: &'a ClientRecord,
-    user: &'a UserRecord,
-    scopes: &'a OAuthScopes,
-    resource: Option<&'a str>,
-    auth_time: OffsetDateTime,
-    nonce: Option<&'a str>,
-    family: Option<&'a str>,
+pub(super) struct Grant<'a> {
+    pub client: &'a ClientRecord,
+    pub user: &'a UserRecord,
+    pub scopes: &'a OAuthScopes,
+    pub resource: Option<&'a str>,
+    pub auth_time: OffsetDateTime,
+    pub nonce: Option<&'a str>,
+    pub family: Option<&'a str>,
 }
 
 impl Airlock {
@@ -355,7 +355,7 @@ impl Airlock {
         })
     }
 
-    async fn active_user(&self, user_id: &str) -> Result<UserRecord> {
+    pub(super) async fn active_user(&self, user_id: &str) -> Result<UserRecord> {
         self.store
             .user_by_id(user_id)
             .await?
@@ -390,7 +390,7 @@ impl Airlock {
 
     /// The access token, and, as the grant allows, a refresh token (in the grant's family) and
     /// an ID token.
-    async fn issue(
+    pub(super) async fn issue(
         &self,
         grant: &Grant<'_>,
         memberships: &[Membership],

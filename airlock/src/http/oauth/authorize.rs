@@ -80,7 +80,7 @@ enum Decision {
 }
 
 /// The session if there is a valid one; its absence is no error here.
-pub struct MaybeSession(Option<CheckedSession>);
+pub struct MaybeSession(pub Option<CheckedSession>);
 
 impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = Response;

@@ -24,6 +24,7 @@ pub fn metadata(issuer: &str, registration: bool) -> Value {
         "issuer": issuer,
         "authorization_endpoint": endpoint(issuer, "/oauth/authorize"),
         "token_endpoint": endpoint(issuer, "/oauth/token"),
+        "device_authorization_endpoint": endpoint(issuer, "/oauth/device_authorization"),
         "userinfo_endpoint": endpoint(issuer, "/oauth/userinfo"),
         "revocation_endpoint": endpoint(issuer, "/oauth/revoke"),
         "introspection_endpoint": endpoint(issuer, "/oauth/introspect"),
@@ -35,6 +36,7 @@ pub fn metadata(issuer: &str, registration: bool) -> Value {
             "authorization_code",
             "refresh_token",
             "client_credentials",
+            crate::oauth::DEVICE_CODE_GRANT,
             "urn:ietf:params:oauth:grant-type:token-exchange",
         ],
         "code_challenge_methods_supported": ["S256"],
@@ -92,5 +94,8 @@ mod tests {
         assert_eq!(doc["token_endpoint"], "https://airlock.example.com/oauth/token");
         assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(doc["id_token_signing_alg_values_supported"][0], "RS256");
+        assert_eq!(doc["device_authorization_endpoint"], "https://airlock.example.com/oauth/device_authorization");
+        let grants = doc["grant_types_supported"].as_array().unwrap();
+        assert!(grants.iter().any(|g| g == "urn:ietf:params:oauth:grant-type:device_code"), "{grants:?}");
     }
 }

@@ -3,13 +3,15 @@
 //!
 //! - `GET|POST /oauth/authorize` ([`authorize`]): the code flow, with the sign-in and consent
 //!   pages.
-//! - `POST /oauth/token`: `authorization_code`, `refresh_token`, `client_credentials`, and the
-//!   RFC 8693 token exchange ([`exchange`]).
+//! - `POST /oauth/token`: `authorization_code`, `refresh_token`, `client_credentials`, the
+//!   device code (RFC 8628), and the RFC 8693 token exchange ([`exchange`]).
+//! - `POST /oauth/device_authorization` and the page `GET|POST /device` ([`device`]).
 //! - `POST /oauth/revoke` (RFC 7009), `POST /oauth/introspect` (RFC 7662), `GET|POST
 //!   /oauth/userinfo`.
 //! - The discovery documents ([`discovery`]).
 
 pub mod authorize;
+pub mod device;
 pub mod discovery;
 mod exchange;
 pub mod logout;
@@ -20,7 +22,7 @@ use super::extract::bearer_token;
 use crate::error::Error;
 use crate::oauth::clients::ClientRecord;
 use crate::oauth::token::{TokenSet, identity_claims};
-use crate::oauth::{OAuthPolicy, invalid_client, invalid_request, oauth_error};
+use crate::oauth::{DEVICE_CODE_GRANT, OAuthPolicy, invalid_client, invalid_request, oauth_error};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -41,6 +43,7 @@ pub fn policy(state: &AppState) -> Result<OAuthPolicy, Error> {
         access_token_ttl: state.config.access_token_ttl,
         refresh_token_ttl: state.config.oauth_refresh_ttl,
         refresh_grace: state.config.oauth_refresh_grace,
+        device_code_ttl: state.config.oauth_device_code_ttl,
     })
 }
 
@@ -53,6 +56,7 @@ pub struct TokenForm {
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
+    device_code: Option<String>,
     scope: Option<String>,
     resource: Option<String>,
     // Token exchange (RFC 8693).
@@ -97,7 +101,7 @@ fn client_credentials_of(
 
 /// The client a request to the token, revocation or introspection endpoint comes from,
 /// authenticated (a public client by its id alone).
-async fn client_of(
+pub(crate) async fn client_of(
     state: &AppState,
     headers: &HeaderMap,
     form_id: Option<&str>,
@@ -197,6 +201,16 @@ pub async fn token(
                 .airlock
                 .client_credentials(&client, form.scope.as_deref(), form.resource.as_deref(), &policy(&state)?, now)
                 .await?;
+            Ok(token_response(tokens))
+        }
+        Some(DEVICE_CODE_GRANT) => {
+            let client = authenticated_client(&state, &headers, &form).await?;
+            let device_code = form
+                .device_code
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| invalid_request("device_code is required"))?;
+            let tokens = state.airlock.redeem_device_code(&client, device_code, &policy(&state)?, now).await?;
             Ok(token_response(tokens))
         }
         Some(other) => Err(oauth_error(

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use url::Url;
 pub use views::LoginView;
+pub(crate) use views::in_words as wait_in_words;
 
 /// The Content-Security-Policy of a page. No script may run, nothing may frame it, and a form
 /// may only be sent to airlock itself and to the origins the page names.
