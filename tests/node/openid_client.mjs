@@ -2,7 +2,8 @@
 // PKCE, state and nonce (RFC 9207 `iss` checked by the library), the ID token, userinfo, a
 // refresh, introspection and revocation; then oauth4webapi, the stricter low-level library by the
 // same author, on the same flow with its own checks (discovery, the authorization response with
-// `iss`, the token response and ID token, introspection).
+// `iss`, the token response and ID token, introspection). Last, the device flow with a public
+// client.
 import * as client from 'openid-client';
 import * as oauth from 'oauth4webapi';
 import { approve, check, env } from './lib.mjs';
@@ -100,3 +101,25 @@ try {
 }
 check('o4w-forged-iss-refused', forgedRefused, forged);
 
+
+// --- the device flow (RFC 8628), as a CLI would run it with openid-client ------------------------
+const device = await client.discovery(ISSUER, env('DEVICE_CLIENT_ID'), undefined, client.None(), {
+  execute: [client.allowInsecureRequests],
+});
+const started = await client.initiateDeviceAuthorization(device, { scope: 'openid email' });
+check('device-codes', started.user_code && started.verification_uri === `${env('ISSUER')}/device`, JSON.stringify(started));
+// The person, on another screen: types the code, sees the client, approves.
+const devicePage = async (form) => {
+  const page = await fetch(new URL('/device', ISSUER), {
+    method: 'POST',
+    headers: { cookie: COOKIE, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form),
+  });
+  return [page.status, await page.text()];
+};
+const [shownStatus, shown] = await devicePage({ user_code: started.user_code });
+check('device-page-names-the-client', shownStatus === 200 && shown.includes('id="approve"'), shownStatus);
+const [approvedStatus] = await devicePage({ user_code: started.user_code, decision: 'approve' });
+check('device-approved', approvedStatus === 200, approvedStatus);
+const deviceTokens = await client.pollDeviceAuthorizationGrant(device, started);
+check('device-tokens', deviceTokens.access_token && deviceTokens.claims()?.email === EMAIL, JSON.stringify(deviceTokens.claims()));

@@ -604,6 +604,9 @@ async fn node_clients_complete_their_flows(options: AirlockOptions) {
     let airlock = AirlockProcess::start(options).await;
     let admin = airlock.admin().await;
     let (id, secret) = register(&airlock, &admin, json!({"name": "Node app", "redirect_uris": [REDIRECT]})).await;
+    let device_grant = "urn:ietf:params:oauth:grant-type:device_code";
+    let (device_id, _) =
+        register(&airlock, &admin, json!({"name": "Node CLI", "public": true, "grant_types": [device_grant]})).await;
     let person = browser();
     let resp = airlock.sign_in(&person, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let cookie = resp.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
@@ -616,6 +619,7 @@ async fn node_clients_complete_their_flows(options: AirlockOptions) {
         .env("EMAIL", ADMIN_EMAIL)
         .env("CLIENT_ID", &id)
         .env("CLIENT_SECRET", secret.unwrap())
+        .env("DEVICE_CLIENT_ID", &device_id)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -632,13 +636,17 @@ async fn node_clients_complete_their_flows(options: AirlockOptions) {
         "o4w-code-flow",
         "o4w-introspection",
         "o4w-forged-iss-refused",
+        "device-codes",
+        "device-page-names-the-client",
+        "device-approved",
+        "device-tokens",
     ] {
         assert!(stdout.contains(&format!("\"check\":\"{check}\",\"ok\":true")), "{check} missing:\n{stdout}");
     }
 }
 
 #[tokio::test]
-async fn openid_client_and_oauth4webapi_run_the_code_flow_refresh_introspect_and_revoke() {
+async fn openid_client_and_oauth4webapi_run_the_code_flow_refresh_introspect_revoke_and_the_device_flow() {
     node_clients_complete_their_flows(AirlockOptions::default()).await;
 }
 
