@@ -14,6 +14,7 @@ mod faults;
 mod jwt;
 mod metrics;
 mod oauth;
+mod oauth_cimd;
 mod oauth_device;
 mod proxies;
 mod secrets;
