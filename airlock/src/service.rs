@@ -35,6 +35,8 @@ pub struct Airlock {
     pub throttle: crate::sessions::throttle::ThrottlePolicy,
     /// Signing keys, once opened (`init_keys`): only what signs or verifies JWTs needs them.
     pub keys: std::sync::OnceLock<crate::tokens::keys::KeyService>,
+    /// OAuth clients named by a metadata document URL: the fetch rules and their cache.
+    pub metadata_documents: crate::oauth::cimd::MetadataDocuments,
 }
 
 /// Default cap on active API tokens per user.
@@ -49,6 +51,7 @@ impl Airlock {
             max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
             throttle: crate::sessions::throttle::ThrottlePolicy::default(),
             keys: std::sync::OnceLock::new(),
+            metadata_documents: crate::oauth::cimd::MetadataDocuments::new(false),
         })
     }
 
@@ -56,6 +59,8 @@ impl Airlock {
         let mut airlock = Self::new(store, SessionPolicy::from(config), config.password_hash_concurrency)?;
         airlock.max_tokens_per_user = config.max_tokens_per_user;
         airlock.throttle = config.throttle;
+        // Loopback documents over http only in --dev (tests, local development).
+        airlock.metadata_documents = crate::oauth::cimd::MetadataDocuments::new(config.dev);
         Ok(airlock)
     }
 }

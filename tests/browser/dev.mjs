@@ -240,6 +240,37 @@ await scenario('dev', {}, async (browser, step) => {
     await checkPage(ada, 'account-apps');
   });
 
+  await step('a device shows a code: Ada types it, sees the app, approves; the device gets tokens', async () => {
+    const clientId = env('DEVICE_CLIENT_ID');
+    const asked = await fetch(`${AIRLOCK}/oauth/device_authorization`, {
+      method: 'POST', body: new URLSearchParams({ client_id: clientId, scope: 'openid email' }),
+    });
+    expect(asked.status === 200, `device authorization answered ${asked.status}`);
+    const codes = await asked.json();
+    const poll = async () => (await fetch(`${AIRLOCK}/oauth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: clientId, device_code: codes.device_code,
+      }),
+    })).json();
+    expect((await poll()).error === 'authorization_pending', 'pending before Ada answers');
+    // Ada, still signed in from the consent step, opens the page the device names.
+    expect(await visit(page, codes.verification_uri) === 200, 'the device page opens');
+    await checkPage(ada, 'device-enter');
+    await page.fill('#user_code', codes.user_code.toLowerCase().replace('-', ' '));
+    expect(await submit(page, '#continue') === 200, 'the code is accepted');
+    expect((await page.textContent('#device-title')).includes('Living-room TV'), 'the page names the app');
+    expect((await page.textContent('#device-code')) === codes.user_code, 'and the code, as the device shows it');
+    expect((await page.locator('#device-scopes li').count()) === 2, 'two scopes, in words');
+    await checkPage(ada, 'device');
+    expect(await submit(page, '#approve') === 200, 'approved');
+    expect((await page.textContent('#device-done')).includes('go back to your device'), 'a done message');
+    await checkPage(ada, 'device-done');
+    const tokens = await poll();
+    expect(typeof tokens.access_token === 'string' && typeof tokens.id_token === 'string', `tokens: ${JSON.stringify(tokens)}`);
+    expect((await poll()).error === 'invalid_grant', 'a device code is used once');
+  });
+
   await step('an operator page for an admin', async () => {
     const admin = await person(browser, 'admin');
     await signInThroughLore(admin, ADMIN);

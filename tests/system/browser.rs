@@ -91,6 +91,19 @@ async fn dev_sign_in_account_banner_and_sign_out_in_chromium() {
         .json()
         .await
         .unwrap();
+    // A TV app of the device grant (RFC 8628): public, no redirect.
+    let tv: serde_json::Value = admin
+        .post(airlock.at("/api/admin/clients"))
+        .json(&serde_json::json!({
+            "name": "Living-room TV", "public": true, "scopes": "openid email",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let home = tempfile::tempdir().unwrap();
     let mut env = people_env();
     env.extend([
@@ -99,6 +112,7 @@ async fn dev_sign_in_account_banner_and_sign_out_in_chromium() {
         ("HOME", home.path().display().to_string()),
         ("OAUTH_CLIENT_ID", client["client_id"].as_str().unwrap().to_owned()),
         ("OAUTH_REDIRECT", callback),
+        ("DEVICE_CLIENT_ID", tv["client_id"].as_str().unwrap().to_owned()),
     ]);
     let printed = run_scenario("dev.mjs", &env, Some(&mut airlock)).await;
     println!("{printed}");

@@ -15,6 +15,7 @@ mod jwt;
 mod mcp;
 mod metrics;
 mod oauth;
+mod oauth_cimd;
 mod oauth_device;
 mod proxies;
 mod secrets;

@@ -256,7 +256,15 @@ impl Airlock {
             params.client_id.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
                 Rejection::Page(Error::bad_request("the request names no client (client_id is missing)"))
             })?;
-        let client = match self.client(client_id).await? {
+        let resolved = self.resolve_client(client_id, crate::service::now()).await.map_err(|e| match e {
+            // A metadata document that cannot be used: said on the page, never redirected.
+            Error::OAuth { description, .. } => Error::bad_request(format!(
+                "the client's metadata document ({}) cannot be used: {description}",
+                client_id.escape_debug()
+            )),
+            other => other,
+        })?;
+        let client = match resolved {
             Some(client) if client.allows(GrantType::AuthorizationCode) => client,
             _ => return Err(Rejection::Page(Error::bad_request("this client is not registered for sign-in"))),
         };

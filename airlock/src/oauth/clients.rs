@@ -233,10 +233,23 @@ impl Airlock {
         Ok(RegisteredClient { client, secret: Some(secret) })
     }
 
+    /// The client `client_id` names: a registered one, or, for a URL, the one its metadata
+    /// document describes (fetched or cached; a document that cannot be used is
+    /// `invalid_client`, saying why).
+    pub async fn resolve_client(&self, client_id: &str, now: OffsetDateTime) -> Result<Option<ClientRecord>> {
+        match self.metadata_documents.url_of(client_id) {
+            Some(url) => self.metadata_documents.client(&url, now).await.map(Some),
+            None => self.client(client_id).await,
+        }
+    }
+
     /// The client `client_id`, authenticated by `secret` (none for a public client). An unknown
     /// client and a wrong secret are told apart by nobody: both are `invalid_client`.
     pub async fn authenticate_client(&self, client_id: &str, secret: Option<&str>) -> Result<ClientRecord> {
-        let client = self.client(client_id).await?.ok_or_else(|| invalid_client("client authentication failed"))?;
+        let client = self
+            .resolve_client(client_id, crate::service::now())
+            .await?
+            .ok_or_else(|| invalid_client("client authentication failed"))?;
         client.authenticate(secret)?;
         Ok(client)
     }

@@ -1,12 +1,15 @@
 //! The OAuth 2.1 / OpenID Connect provider (contract section 7), free of HTTP: clients
-//! ([`clients`]), the authorization request and its code ([`authorize`]), the token endpoint's
-//! grants with refresh-token families ([`token`]), and consents ([`authorize::ConsentRecord`]).
+//! ([`clients`], registered by an admin or by themselves ([`registration`]), or named by a
+//! metadata document URL ([`cimd`])), the authorization request and its code ([`authorize`]),
+//! the device grant ([`device`]), the token endpoint's grants with refresh-token families
+//! ([`token`]), and consents ([`authorize::ConsentRecord`]).
 //!
-//! Every secret it hands out (codes, refresh tokens, client secrets) is stored as its SHA-256
-//! only. Access tokens are RFC 9068 JWTs signed by the key ring of `tokens::keys`; ID tokens
+//! Every secret it hands out (codes, device and user codes, refresh tokens, client secrets) is
+//! stored as its SHA-256 only. Access tokens are RFC 9068 JWTs signed by the key ring of `tokens::keys`; ID tokens
 //! are RS256 JWTs for the client.
 
 pub mod authorize;
+pub mod cimd;
 pub mod clients;
 pub mod device;
 pub mod registration;

@@ -91,7 +91,6 @@ fn as_typed(code: &str) -> String {
 
 /// `GET /device[?user_code=…]`: the form to type the code in, filled in from the link.
 pub async fn page(
-    State(_state): State<AppState>,
     QueryParams(query): QueryParams<DeviceQuery>,
     MaybeSession(session): MaybeSession,
 ) -> Result<Response, Error> {
