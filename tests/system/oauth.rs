@@ -304,6 +304,14 @@ async fn bad_authorization_requests_are_refused_where_they_should_be() {
     let (status, body) =
         token(&airlock, &id, "alc_wrong", &[("grant_type", "authorization_code"), ("code", &code)]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    let resp = reqwest::Client::new()
+        .post(airlock.at("/oauth/token"))
+        .basic_auth(&id, Some("alc_wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["www-authenticate"], "Basic realm=\"airlock\"", "the scheme to retry with");
     let secret = secret.unwrap();
     let bad_verifier = "x".repeat(43);
     let wrong = [("grant_type", "authorization_code"), ("code", &code), ("code_verifier", bad_verifier.as_str())];

@@ -49,6 +49,12 @@ impl IntoResponse for Error {
             let body = serde_json::json!({"error": code, "error_description": description});
             let mut response = (status, Json(body)).into_response();
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if status == StatusCode::UNAUTHORIZED {
+                // A failed client authentication names the scheme to retry with (RFC 6749 §5.2).
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"airlock\""));
+            }
             return response;
         }
         let (status, code) = self.status_and_code();
