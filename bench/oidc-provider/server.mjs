@@ -24,8 +24,9 @@
 // - No development interactions (`features.devInteractions.enabled: false`): the interaction
 //   routes below stand in for a login and consent page, for seeding the refresh tokens only.
 //   They sign in one fixed account (`findAccount` returns it) and grant what is asked.
-// - PKCE S256 (oidc-provider requires it for these clients only optionally; the seeding sends
-//   it, as it does to airlock).
+// - PKCE: oidc-provider's default (required for public clients only); the seeding sends S256
+//   to both servers all the same, as airlock requires it of every client.
+// - Node 20 as Debian ships it: oidc-provider 9 warns that it wants Node 22 LTS, and runs.
 import http from "node:http";
 import crypto from "node:crypto";
 import Provider from "oidc-provider";

@@ -15,10 +15,10 @@
 use crate::error::{Error, Result};
 use crate::secrets::new_id;
 use crate::store::{Durability, Record, Records, Spec};
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
