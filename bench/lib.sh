@@ -79,3 +79,40 @@ distinct_sessions_script() { # port count -> a wrk script cycling through that m
   echo 'i = 0'
   echo 'request = function() i = i % #cookies + 1; return wrk.format(nil, nil, {Cookie = cookies[i]}) end'
 }
+
+basic_auth() { # client_id secret -> the value of an Authorization header (client_secret_basic)
+  printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"
+}
+
+form_post_script() { # authorization body -> a wrk script POSTing that form body with client auth
+  cat <<LUA
+wrk.method = "POST"
+wrk.body = "$2"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "$1"
+LUA
+}
+
+refresh_script() { # authorization seed-file -> a wrk script of refresh_token grants, each token
+  # spent once: it starts from the seed file's fresh tokens (one code flow each) and goes on
+  # with the token each answer rotates to. A request short of a token sends an unknown one,
+  # which is answered 400 and fails the run: nothing is ever reused.
+  cat <<LUA
+local pool, first, last = {}, 1, 0
+for line in io.lines("$2") do last = last + 1; pool[last] = line end
+local headers = {["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "$1"}
+local function escape(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+request = function()
+  local token = pool[first] or "none-left"
+  pool[first] = nil
+  first = first + 1
+  return wrk.format("POST", nil, headers, "grant_type=refresh_token&refresh_token=" .. escape(token))
+end
+response = function(status, _, body)
+  local token = body:match('"refresh_token":"([^"]+)"')
+  if token then last = last + 1; pool[last] = token end
+end
+LUA
+}
