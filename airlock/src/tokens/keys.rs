@@ -318,7 +318,18 @@ pub struct KeyService {
     ring: std::sync::RwLock<std::sync::Arc<KeyRing>>,
     pub issuer: String,
     pub audiences: Vec<String>,
+    /// OAuth access tokens whose signature verified, by SHA-256 of the token, with the kid that
+    /// signed them: a resource server introspecting the same token again costs a hash and a
+    /// lookup instead of an RSA verification. Expiry and the kid being still published are
+    /// checked on every hit.
+    pub(crate) verified_access: VerifiedAccessTokens,
 }
+
+/// See [`KeyService::verified_access`].
+pub(crate) type VerifiedAccessTokens = quick_cache::sync::Cache<[u8; 32], std::sync::Arc<(String, Claims)>>;
+
+/// Most verified access tokens remembered.
+const VERIFIED_ACCESS_TOKENS: usize = 10_000;
 
 impl KeyService {
     pub fn ring(&self) -> std::sync::Arc<KeyRing> {
@@ -358,6 +369,7 @@ impl crate::service::Airlock {
             ring: std::sync::RwLock::new(std::sync::Arc::new(ring)),
             issuer: issuer.trim_end_matches('/').to_owned(),
             audiences,
+            verified_access: VerifiedAccessTokens::new(VERIFIED_ACCESS_TOKENS),
         };
         Ok(self.keys.get_or_init(|| service))
     }
