@@ -1,11 +1,15 @@
 //! The embedded store: the zero-setup default for a single airlock instance.
 //!
 //! Reads are answered from memory (the whole data set of a single-instance deployment fits
-//! easily); every change is first committed to a `redb` file (crash-safe, fsynced) and only then
-//! applied in memory, so what a client was told is durable. Writers are serialised by one async
-//! lock; readers never wait for the disk. The directory is 0700 and the file 0600; `redb` holds
-//! an exclusive lock on it, so a second process (a CLI next to a running server) is told so
-//! instead of corrupting it.
+//! easily); every change is committed to a `redb` file (crash-safe, fsynced) before its writer
+//! is answered, so what a client was told is durable. Writers plan their changes one at a time
+//! (one async lock) and apply them in memory at once; the commits are grouped: whatever was
+//! planned while the previous commit was on disk goes into the next one, so concurrent writers
+//! share an fsync instead of queueing for one each (the way databases group-commit their logs).
+//! A commit that fails takes every change planned on top of it with it: memory is read back
+//! from the file and each of those writers gets the error. The directory is 0700 and the file
+//! 0600; `redb` holds an exclusive lock on it, so a second process (a CLI next to a running
+//! server) is told so instead of corrupting it.
 
 use super::collection::{Collection, Collections, Durability, Meta, Row as RecordRow};
 use super::{
@@ -132,12 +136,33 @@ enum Change {
 }
 
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    inner: Arc<Inner>,
     path: PathBuf,
-    state: RwLock<State>,
-    writer: tokio::sync::Mutex<()>,
     /// Sign-in throttling: kept in memory only (one instance; a restart forgives).
     throttle: std::sync::Mutex<Throttle>,
+}
+
+/// What the store's writers and its committer share.
+struct Inner {
+    db: Database,
+    state: RwLock<State>,
+    /// Held while a change is planned and applied in memory, never across a commit.
+    writer: tokio::sync::Mutex<()>,
+    /// Changes applied in memory and waiting for the next commit, in the order planned.
+    queue: std::sync::Mutex<CommitQueue>,
+    /// Memory could not be read back from the file after a failed commit: it answers nothing
+    /// until a later write reads it back.
+    stale: std::sync::atomic::AtomicBool,
+    /// Tests fail this many commits, as a full disk would.
+    #[cfg(test)]
+    failing_commits: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct CommitQueue {
+    pending: Vec<(Vec<Row>, Waiter)>,
+    /// A committer is running: it takes whatever is pending when its commit is done.
+    committing: bool,
 }
 
 /// Failure counters (count, window end) and bans (end), by key.
@@ -180,86 +205,55 @@ impl EmbeddedStore {
             )),
             other => storage_error(other),
         })?;
-        let store = Self {
-            db: Arc::new(db),
-            path,
-            state: RwLock::default(),
+        let state = read_file(&db)?;
+        let inner = Inner {
+            db,
+            state: RwLock::new(state),
             writer: Default::default(),
-            throttle: Default::default(),
+            queue: Default::default(),
+            stale: Default::default(),
+            #[cfg(test)]
+            failing_commits: Default::default(),
         };
-        store.load()?;
-        Ok(store)
+        Ok(Self { inner: Arc::new(inner), path, throttle: Default::default() })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn load(&self) -> Result<()> {
-        let write = self.db.begin_write().map_err(storage_error)?;
-        for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, AUDIT] {
-            write.open_table(table).map_err(storage_error)?;
-        }
-        write.commit().map_err(storage_error)?;
-
-        let read = self.db.begin_read().map_err(storage_error)?;
-        let mut changes = Vec::new();
-        let rows = |def: TableDefinition<&str, &str>| -> Result<Vec<(String, String)>> {
-            let table = read.open_table(def).map_err(storage_error)?;
-            let iter = table.iter().map_err(storage_error)?;
-            iter.map(|row| {
-                let (k, v) = row.map_err(storage_error)?;
-                Ok((k.value().to_owned(), v.value().to_owned()))
-            })
-            .collect()
-        };
-        for (_, json) in rows(USERS)? {
-            changes.push(Change::PutUser(decode(&json)?));
-        }
-        for (_, json) in rows(ORGS)? {
-            changes.push(Change::PutOrg(decode(&json)?));
-        }
-        for (key, role) in rows(MEMBERSHIPS)? {
-            let (user_id, org_id) =
-                key.split_once('/').ok_or_else(|| Error::internal("corrupt membership key in embedded store"))?;
-            let role = role.parse().map_err(Error::internal)?;
-            changes.push(Change::PutMembership { user_id: user_id.into(), org_id: org_id.into(), role });
-        }
-        for (_, json) in rows(SESSIONS)? {
-            changes.push(Change::PutSession(decode(&json)?));
-        }
-        for (key, json) in rows(AUDIT)? {
-            let sequence = key.parse().map_err(|_| Error::internal("corrupt audit key in embedded store"))?;
-            changes.push(Change::AppendAudit(sequence, decode(&json)?));
-        }
-        let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
-        for change in changes {
-            state.apply(change);
-        }
-        Ok(())
-    }
-
     fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
-        let state = self.state.read().map_err(|_| Error::internal("state lock poisoned"))?;
-        Ok(f(&state))
+        self.inner.read(f)
     }
 
-    /// Plans changes against the current state, commits them to disk, then applies them.
+    /// Plans changes against the current state and applies them in memory, then waits for the
+    /// commit that makes them durable: answered only once they are on disk.
     async fn write<T>(&self, plan: impl FnOnce(&State) -> Result<(T, Vec<Change>)>) -> Result<T> {
-        let _writer = self.writer.lock().await;
-        let (answer, changes) = self.read(plan)??;
-        if changes.is_empty() {
-            return Ok(answer);
-        }
-        let rows: Vec<Row> = changes.iter().map(Row::of).collect::<Result<_>>()?;
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || persist(&db, rows))
-            .await
-            .map_err(|e| Error::internal(format!("store writer panicked: {e}")))??;
-        let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
-        for change in changes {
-            state.apply(change);
-        }
+        let committed = {
+            let _writer = self.inner.writer.lock().await;
+            if self.inner.stale.load(std::sync::atomic::Ordering::Acquire) {
+                self.inner.reload()?;
+            }
+            let (answer, changes) = self.read(plan)??;
+            if changes.is_empty() {
+                return Ok(answer);
+            }
+            let rows: Vec<Row> = changes.iter().map(Row::of).collect::<Result<_>>()?;
+            self.inner.state.write().map_err(|_| Error::internal("state lock poisoned"))?.apply_all(changes);
+            let (done, committed) = tokio::sync::oneshot::channel();
+            let start_committer = {
+                let mut queue = self.inner.queue.lock().map_err(|_| Error::internal("commit queue poisoned"))?;
+                queue.pending.push((rows, done));
+                !std::mem::replace(&mut queue.committing, true)
+            };
+            if start_committer {
+                let inner = self.inner.clone();
+                tokio::task::spawn_blocking(move || inner.commit_pending());
+            }
+            (answer, committed)
+        };
+        let (answer, committed) = committed;
+        committed.await.map_err(|_| Error::internal("the store's committer stopped"))??;
         Ok(answer)
     }
 
@@ -327,7 +321,7 @@ impl Row {
     }
 }
 
-fn persist(db: &Database, rows: Vec<Row>) -> Result<()> {
+fn persist(db: &Database, rows: impl IntoIterator<Item = Row>) -> Result<()> {
     let txn = db.begin_write().map_err(storage_error)?;
     for row in rows {
         match row {
@@ -345,7 +339,142 @@ fn persist(db: &Database, rows: Vec<Row>) -> Result<()> {
     txn.commit().map_err(storage_error)
 }
 
+/// The fixed tables, read from the file (the collections are read on first use).
+fn read_file(db: &Database) -> Result<State> {
+    let write = db.begin_write().map_err(storage_error)?;
+    for table in [USERS, ORGS, MEMBERSHIPS, SESSIONS, AUDIT] {
+        write.open_table(table).map_err(storage_error)?;
+    }
+    write.commit().map_err(storage_error)?;
+
+    let read = db.begin_read().map_err(storage_error)?;
+    let mut changes = Vec::new();
+    let rows = |def: TableDefinition<&str, &str>| -> Result<Vec<(String, String)>> {
+        let table = read.open_table(def).map_err(storage_error)?;
+        let iter = table.iter().map_err(storage_error)?;
+        iter.map(|row| {
+            let (k, v) = row.map_err(storage_error)?;
+            Ok((k.value().to_owned(), v.value().to_owned()))
+        })
+        .collect()
+    };
+    for (_, json) in rows(USERS)? {
+        changes.push(Change::PutUser(decode(&json)?));
+    }
+    for (_, json) in rows(ORGS)? {
+        changes.push(Change::PutOrg(decode(&json)?));
+    }
+    for (key, role) in rows(MEMBERSHIPS)? {
+        let (user_id, org_id) =
+            key.split_once('/').ok_or_else(|| Error::internal("corrupt membership key in embedded store"))?;
+        let role = role.parse().map_err(Error::internal)?;
+        changes.push(Change::PutMembership { user_id: user_id.into(), org_id: org_id.into(), role });
+    }
+    for (_, json) in rows(SESSIONS)? {
+        changes.push(Change::PutSession(decode(&json)?));
+    }
+    for (key, json) in rows(AUDIT)? {
+        let sequence = key.parse().map_err(|_| Error::internal("corrupt audit key in embedded store"))?;
+        changes.push(Change::AppendAudit(sequence, decode(&json)?));
+    }
+    let mut state = State::default();
+    for change in changes {
+        state.apply(change);
+    }
+    Ok(state)
+}
+
+
+impl Inner {
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
+        if self.stale.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(storage_error("memory is being read back from the file after a failed commit"));
+        }
+        let state = self.state.read().map_err(|_| Error::internal("state lock poisoned"))?;
+        Ok(f(&state))
+    }
+
+    /// Commits what is pending, in batches, until nothing is: each batch is everything planned
+    /// while the previous one was on disk, in one transaction and one fsync.
+    fn commit_pending(self: Arc<Self>) {
+        loop {
+            let (waiters, outcome) = self.commit_batch();
+            let finished = self.queue.lock().map_or(true, |mut queue| {
+                let finished = queue.pending.is_empty();
+                queue.committing = !finished;
+                finished
+            });
+            if finished {
+                // This thread's reference goes before the writers hear back: a store dropped by
+                // its last writer has closed its file by then.
+                drop(self);
+                answer(waiters, &outcome);
+                return;
+            }
+            answer(waiters, &outcome);
+        }
+    }
+
+    /// Commits the changes pending now; returns their writers and the outcome.
+    fn commit_batch(&self) -> (Vec<Waiter>, std::result::Result<(), String>) {
+        let batch = self.queue.lock().map(|mut queue| std::mem::take(&mut queue.pending)).unwrap_or_default();
+        let (rows, mut waiters): (Vec<Vec<Row>>, Vec<Waiter>) = batch.into_iter().unzip();
+        let outcome = self.persist(rows.into_iter().flatten()).map_err(|e| {
+            // Changes planned since were planned on top of the lost ones: they go too, and
+            // memory is read back from the file before anything else is planned.
+            let _writer = self.writer.blocking_lock();
+            if let Ok(mut queue) = self.queue.lock() {
+                waiters.extend(std::mem::take(&mut queue.pending).into_iter().map(|(_, done)| done));
+            }
+            if let Err(reload) = self.reload() {
+                tracing::error!(error = %reload, "embedded store: memory not read back after a failed commit");
+            }
+            match e {
+                Error::StoreUnavailable(message) => message,
+                other => other.to_string(),
+            }
+        });
+        (waiters, outcome)
+    }
+
+    fn persist(&self, rows: impl IntoIterator<Item = Row>) -> Result<()> {
+        #[cfg(test)]
+        if self
+            .failing_commits
+            .fetch_update(std::sync::atomic::Ordering::AcqRel, std::sync::atomic::Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(storage_error("No space left on device (os error 28)"));
+        }
+        persist(&self.db, rows)
+    }
+
+    /// Memory as the file has it, after a failed commit. Under the writer lock. Until it
+    /// succeeds, the store answers nothing (a later write tries again).
+    fn reload(&self) -> Result<()> {
+        let read_back = read_file(&self.db);
+        let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
+        self.stale.store(read_back.is_err(), std::sync::atomic::Ordering::Release);
+        *state = read_back?;
+        Ok(())
+    }
+}
+
+type Waiter = tokio::sync::oneshot::Sender<Result<()>>;
+
+fn answer(waiters: Vec<Waiter>, outcome: &std::result::Result<(), String>) {
+    for done in waiters {
+        let _ = done.send(outcome.clone().map_err(Error::StoreUnavailable));
+    }
+}
+
 impl State {
+    fn apply_all(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            self.apply(change);
+        }
+    }
+
     fn apply(&mut self, change: Change) {
         match change {
             Change::PutUser(user) => {
@@ -647,12 +776,13 @@ impl EmbeddedStore {
         if self.read(|s| s.collections.contains_key(c.spec.table))? {
             return Ok(());
         }
-        let _writer = self.writer.lock().await;
+        let _writer = self.inner.writer.lock().await;
         if self.read(|s| s.collections.contains_key(c.spec.table))? {
             return Ok(());
         }
-        let db = self.db.clone();
+        let inner = self.inner.clone();
         let table = tokio::task::spawn_blocking(move || -> Result<Table> {
+            let db = &inner.db;
             // Expired rows are dropped here, not loaded: an expired record must never take a
             // unique key back from a live one that claimed it after the expiry.
             let now = OffsetDateTime::now_utc();
@@ -681,7 +811,7 @@ impl EmbeddedStore {
         })
         .await
         .map_err(Error::internal)??;
-        let mut state = self.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
+        let mut state = self.inner.state.write().map_err(|_| Error::internal("state lock poisoned"))?;
         state.collections.insert(c.spec.table, table);
         Ok(())
     }
@@ -815,4 +945,88 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 #[cfg(not(unix))]
 fn create_private_file(_path: &Path) -> Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn user(n: usize) -> UserRecord {
+        UserRecord {
+            id: format!("usr_{n}"),
+            email: format!("u{n}@example.com"),
+            name: format!("User {n}"),
+            password_hash: None,
+            roles: vec![],
+            disabled: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Creates users 0..n at once; returns which creations were answered Ok.
+    async fn create_concurrently(store: &Arc<EmbeddedStore>, users: std::ops::Range<usize>) -> Vec<bool> {
+        let writes: Vec<_> = users
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.create_user(&user(i)).await })
+            })
+            .collect();
+        let mut answered = Vec::new();
+        for write in writes {
+            answered.push(write.await.unwrap().is_ok());
+        }
+        answered
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_share_commits_and_every_answered_write_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let answered = create_concurrently(&store, 0..200).await;
+        assert!(answered.iter().all(|ok| *ok));
+        drop(store);
+        // Reopened at once: the committer let go of the file before the last writer heard back.
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.list_users().await.unwrap().len(), 200);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_loses_its_writes_and_those_planned_on_them_and_the_store_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        store.create_user(&user(1000)).await.unwrap();
+
+        store.inner.failing_commits.store(1, Ordering::Release);
+        let error = store.create_user(&user(1001)).await.unwrap_err();
+        assert!(matches!(error, Error::StoreUnavailable(ref m) if m.contains("No space left")), "{error:?}");
+        assert!(store.user_by_id("usr_1001").await.unwrap().is_none(), "memory read back from the file");
+        assert!(store.user_by_id("usr_1000").await.unwrap().is_some());
+
+        // A failure amid concurrent writers: whoever was answered Ok is there, in memory and
+        // on disk; whoever was answered an error is in neither.
+        store.inner.failing_commits.store(1, Ordering::Release);
+        let answered = create_concurrently(&store, 0..100).await;
+        assert!(answered.iter().any(|ok| !ok), "the injected failure reached some writers");
+        let in_memory: Vec<bool> = users_in_order(&store, 100).await.into_iter().map(|found| found.is_some()).collect();
+        assert_eq!(in_memory, answered);
+
+        // It recovers by itself: the next writes commit as usual.
+        assert!(create_concurrently(&store, 2000..2050).await.iter().all(|ok| *ok));
+        drop(store);
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        for (i, ok) in answered.iter().enumerate() {
+            assert_eq!(reopened.user_by_id(&format!("usr_{i}")).await.unwrap().is_some(), *ok, "user {i} on disk");
+        }
+        assert!(reopened.user_by_id("usr_1001").await.unwrap().is_none());
+        assert_eq!(reopened.list_users().await.unwrap().len(), 1 + answered.iter().filter(|ok| **ok).count() + 50);
+    }
+
+    async fn users_in_order(store: &EmbeddedStore, n: usize) -> Vec<Option<UserRecord>> {
+        let mut found = Vec::new();
+        for i in 0..n {
+            found.push(store.user_by_id(&format!("usr_{i}")).await.unwrap());
+        }
+        found
+    }
 }
