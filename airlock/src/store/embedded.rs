@@ -384,7 +384,6 @@ fn read_file(db: &Database) -> Result<State> {
     Ok(state)
 }
 
-
 impl Inner {
     fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
         if self.stale.load(std::sync::atomic::Ordering::Acquire) {
@@ -441,7 +440,9 @@ impl Inner {
         #[cfg(test)]
         if self
             .failing_commits
-            .fetch_update(std::sync::atomic::Ordering::AcqRel, std::sync::atomic::Ordering::Acquire, |n| n.checked_sub(1))
+            .fetch_update(std::sync::atomic::Ordering::AcqRel, std::sync::atomic::Ordering::Acquire, |n| {
+                n.checked_sub(1)
+            })
             .is_ok()
         {
             return Err(storage_error("No space left on device (os error 28)"));

@@ -250,7 +250,7 @@ pub async fn introspect(
     if client.is_public() {
         return Err(invalid_client("introspection needs a confidential client"));
     }
-    match state.airlock.introspect(&token, crate::service::now()).await? {
+    match state.airlock.introspect(&token, &client, crate::service::now()).await? {
         Some(active) => {
             let mut body = serde_json::to_value(&active).map_err(Error::internal)?;
             body["active"] = json!(true);
