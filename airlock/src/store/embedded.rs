@@ -229,7 +229,7 @@ impl EmbeddedStore {
     /// Plans changes against the current state and applies them in memory, then waits for the
     /// commit that makes them durable: answered only once they are on disk.
     async fn write<T>(&self, plan: impl FnOnce(&State) -> Result<(T, Vec<Change>)>) -> Result<T> {
-        let committed = {
+        let (answer, committed) = {
             let _writer = self.inner.writer.lock().await;
             if self.inner.stale.load(std::sync::atomic::Ordering::Acquire) {
                 self.inner.reload()?;
@@ -252,7 +252,6 @@ impl EmbeddedStore {
             }
             (answer, committed)
         };
-        let (answer, committed) = committed;
         committed.await.map_err(|_| Error::internal("the store's committer stopped"))??;
         Ok(answer)
     }
@@ -378,9 +377,7 @@ fn read_file(db: &Database) -> Result<State> {
         changes.push(Change::AppendAudit(sequence, decode(&json)?));
     }
     let mut state = State::default();
-    for change in changes {
-        state.apply(change);
-    }
+    state.apply_all(changes);
     Ok(state)
 }
 
